@@ -1,0 +1,47 @@
+package v1alpha1
+
+// Condition types of a Tenant.
+const (
+	// ConditionReady summarises the other conditions: True when every area is ready.
+	// `kubectl wait --for=condition=Ready tenant/<name>` waits on it.
+	ConditionReady = "Ready"
+	// ConditionNamespaceReady: the tenant namespace exists, is the tenant's own, and carries its labels.
+	ConditionNamespaceReady = "NamespaceReady"
+	// ConditionIsolationReady: network policies, ResourceQuota and LimitRange are in force.
+	ConditionIsolationReady = "IsolationReady"
+	// ConditionRBACReady: owners and SSO groups are bound to their tenant roles.
+	ConditionRBACReady = "RBACReady"
+	// ConditionDatabaseReady: the tenant's database is ready to serve.
+	ConditionDatabaseReady = "DatabaseReady"
+	// ConditionSecretsReady: the tenant's SecretStore and ExternalSecrets are synced from Vault.
+	ConditionSecretsReady = "SecretsReady"
+)
+
+// Condition types of a RoleBinding.
+const (
+	// ConditionExpired is True once the RoleBinding's expiresAt has passed and its access is removed.
+	ConditionExpired = "Expired"
+)
+
+// Condition reasons. Every condition the operator writes carries one of these.
+const (
+	// ReasonReconciling: the operator has seen the object and not finished its first pass.
+	ReasonReconciling = "Reconciling"
+	// ReasonReady: the area is as desired.
+	ReasonReady = "Ready"
+	// ReasonNotReady: the summary of a tenant with at least one area not ready.
+	ReasonNotReady = "NotReady"
+	// ReasonNotRequested: the spec asks for nothing in this area.
+	ReasonNotRequested = "NotRequested"
+	// ReasonNotImplemented: this version of the operator does not yet manage this area.
+	ReasonNotImplemented = "NotImplemented"
+	// ReasonSuspended: spec.suspend is true; nothing is changed.
+	ReasonSuspended = "Suspended"
+	// ReasonDeleting: the object is being deleted.
+	ReasonDeleting = "Deleting"
+	// ReasonInvalidSpec: the spec passed admission but the operator cannot act on it (for example a
+	// role or parameter the operator configuration does not allow).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonApplyFailed: writing a managed object failed; the message names the object.
+	ReasonApplyFailed = "ApplyFailed"
+)
