@@ -1,0 +1,142 @@
+// Package testenv starts a real kube-apiserver and etcd (controller-runtime's envtest) with every CRD
+// the operator works with installed: its own, CloudNativePG's, the Barman Cloud plugin's and External
+// Secrets Operator's. It is the one way tests get a control plane.
+//
+// The binaries come from KUBEBUILDER_ASSETS, or else from hack/envtest.sh, which builds them from
+// source through the Go module proxy on a machine without internet and caches them by version.
+// Third-party CRDs load from the Go module cache at the versions pinned here and in go.mod; nothing
+// is copied into the repository.
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// Third-party modules whose CRDs the operator uses, and where in each module they are.
+const (
+	CNPGModule         = "github.com/cloudnative-pg/cloudnative-pg"
+	CNPGVersion        = "v1.30.0"
+	BarmanModule       = "github.com/cloudnative-pg/plugin-barman-cloud"
+	BarmanVersion      = "v0.13.0"
+	ESOModule          = "github.com/external-secrets/external-secrets"
+	ESOVersion         = "v0.20.4"
+	cnpgCRDDir         = "config/crd/bases"
+	barmanCRDDir       = "config/crd/bases"
+	esoCRDDir          = "config/crds/bases"
+	controlPlaneTimout = 60 * time.Second
+)
+
+// esoCRDs are the External Secrets Operator CRDs the operator uses; its generators are left out.
+var esoCRDs = []string{
+	"external-secrets.io_externalsecrets.yaml",
+	"external-secrets.io_secretstores.yaml",
+	"external-secrets.io_clustersecretstores.yaml",
+	"external-secrets.io_pushsecrets.yaml",
+}
+
+// RepoRoot is the root of this repository (the directory holding go.mod).
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Assets returns the directory holding kube-apiserver, etcd and kubectl.
+func Assets() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "envtest.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("hack/envtest.sh: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// ModuleDir returns the module cache directory of module@version, downloading it through the module
+// proxy when needed. It runs outside this module so that go.mod and go.sum are never touched.
+func ModuleDir(module, version string) (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", module+"@"+version)
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GO111MODULE=on")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go mod download %s@%s: %w: %s", module, version, err, stderr.String())
+	}
+	var info struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		return "", fmt.Errorf("go mod download %s@%s: %w", module, version, err)
+	}
+	if info.Error != "" || info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s@%s: %s", module, version, info.Error)
+	}
+	return info.Dir, nil
+}
+
+// CRDPaths lists every CRD file or directory the operator needs installed: its own and the
+// third-party ones, at the pinned versions.
+func CRDPaths() ([]string, error) {
+	paths := []string{filepath.Join(RepoRoot(), "config", "crd", "bases")}
+	cnpg, err := ModuleDir(CNPGModule, CNPGVersion)
+	if err != nil {
+		return nil, err
+	}
+	barman, err := ModuleDir(BarmanModule, BarmanVersion)
+	if err != nil {
+		return nil, err
+	}
+	eso, err := ModuleDir(ESOModule, ESOVersion)
+	if err != nil {
+		return nil, err
+	}
+	paths = append(paths, filepath.Join(cnpg, cnpgCRDDir), filepath.Join(barman, barmanCRDDir))
+	for _, f := range esoCRDs {
+		paths = append(paths, filepath.Join(eso, esoCRDDir, f))
+	}
+	return paths, nil
+}
+
+// Environment is a running control plane.
+type Environment struct {
+	*envtest.Environment
+	// Config reaches the apiserver as a cluster admin.
+	Config *rest.Config
+}
+
+// Start starts kube-apiserver and etcd with every CRD installed, and waits until they are served.
+func Start() (*Environment, error) {
+	assets, err := Assets()
+	if err != nil {
+		return nil, err
+	}
+	crds, err := CRDPaths()
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory:    assets,
+		CRDDirectoryPaths:        crds,
+		ErrorIfCRDPathMissing:    true,
+		ControlPlaneStartTimeout: controlPlaneTimout,
+		ControlPlaneStopTimeout:  controlPlaneTimout,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	return &Environment{Environment: env, Config: cfg}, nil
+}
