@@ -1,0 +1,118 @@
+// Package config is the operator's own configuration: the platform team's defaults and policy that
+// apply to every tenant. It is read from a YAML file (in a cluster, a mounted ConfigMap); unknown
+// fields are an error, so a typo never silently falls back to a default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
+)
+
+// Config is the operator configuration.
+type Config struct {
+	// NamespacePrefix is put before the tenant name to name its namespace when the Tenant does not
+	// name one. At most 23 characters, so "<prefix><tenant>" stays a DNS label.
+	NamespacePrefix string `json:"namespacePrefix,omitempty"`
+
+	// TrustedNamespaces may reach into every tenant namespace (for example the CloudNativePG
+	// operator, monitoring and the ingress controller).
+	TrustedNamespaces []string `json:"trustedNamespaces,omitempty"`
+
+	// DefaultQuota is the ResourceQuota of a tenant whose spec sets none.
+	DefaultQuota corev1.ResourceList `json:"defaultQuota,omitempty"`
+
+	// DefaultLimits is the LimitRange of a tenant whose spec sets none.
+	DefaultLimits Limits `json:"defaultLimits,omitempty"`
+
+	// Roles are the tenant roles that may be granted, each mapped to the ClusterRole it binds.
+	// The defaults are admin, developer and viewer; a platform may add its own.
+	Roles map[string]string `json:"roles,omitempty"`
+}
+
+// Limits are container defaults for a LimitRange.
+type Limits struct {
+	Default        corev1.ResourceList `json:"default,omitempty"`
+	DefaultRequest corev1.ResourceList `json:"defaultRequest,omitempty"`
+	Max            corev1.ResourceList `json:"max,omitempty"`
+}
+
+// MaxNamespacePrefixLength keeps "<prefix><tenant>" within a DNS label for the longest tenant name.
+const MaxNamespacePrefixLength = 23
+
+var prefixPattern = regexp.MustCompile(`^[a-z]([-a-z0-9]*)$`)
+
+// Default returns the configuration used when no file is given.
+func Default() Config {
+	return Config{
+		NamespacePrefix: "tenant-",
+		DefaultQuota: corev1.ResourceList{
+			corev1.ResourceRequestsCPU:            resource.MustParse("4"),
+			corev1.ResourceRequestsMemory:         resource.MustParse("8Gi"),
+			corev1.ResourceLimitsCPU:              resource.MustParse("8"),
+			corev1.ResourceLimitsMemory:           resource.MustParse("16Gi"),
+			corev1.ResourcePersistentVolumeClaims: resource.MustParse("10"),
+			corev1.ResourceRequestsStorage:        resource.MustParse("100Gi"),
+			corev1.ResourcePods:                   resource.MustParse("100"),
+			corev1.ResourceServicesLoadBalancers:  resource.MustParse("0"),
+			corev1.ResourceServicesNodePorts:      resource.MustParse("0"),
+		},
+		DefaultLimits: Limits{
+			Default: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("500m"),
+				corev1.ResourceMemory: resource.MustParse("512Mi"),
+			},
+			DefaultRequest: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("100m"),
+				corev1.ResourceMemory: resource.MustParse("128Mi"),
+			},
+		},
+		Roles: map[string]string{
+			"admin":     "tenant-admin",
+			"developer": "tenant-developer",
+			"viewer":    "tenant-viewer",
+		},
+	}
+}
+
+// Load reads the configuration file at path over the defaults. An empty path gives the defaults.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	if path == "" {
+		return cfg, cfg.Validate()
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read configuration: %w", err)
+	}
+	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
+		return Config{}, fmt.Errorf("parse configuration %s: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.NamespacePrefix) > MaxNamespacePrefixLength || !prefixPattern.MatchString(c.NamespacePrefix) {
+		errs = append(errs, fmt.Errorf("namespacePrefix %q must start with a lowercase letter, hold only lowercase letters, digits and '-', and be at most %d characters", c.NamespacePrefix, MaxNamespacePrefixLength))
+	}
+	if len(c.Roles) == 0 {
+		errs = append(errs, errors.New("roles must allow at least one tenant role"))
+	}
+	for role, clusterRole := range c.Roles {
+		switch clusterRole {
+		case "", "cluster-admin", "admin", "edit", "view", "system:masters":
+			errs = append(errs, fmt.Errorf("roles.%s: %q cannot be a tenant role's ClusterRole; use a dedicated least-privilege ClusterRole", role, clusterRole))
+		}
+	}
+	return errors.Join(errs...)
+}

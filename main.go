@@ -1,0 +1,59 @@
+// Command tenant-operator provisions the customers of a multi-tenant platform: each Tenant becomes an
+// isolated namespace, a dedicated PostgreSQL database, Vault-backed secrets and least-privilege access
+// for the customer's single sign-on identities.
+package main
+
+import (
+	"flag"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/operator"
+)
+
+func main() {
+	var (
+		opts       operator.Options
+		configFile string
+	)
+	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8443",
+		"Address the metrics endpoint binds to; \"0\" disables it.")
+	flag.BoolVar(&opts.SecureMetrics, "metrics-secure", true,
+		"Serve metrics over HTTPS, to identities that RBAC allows to GET /metrics only.")
+	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081",
+		"Address the /healthz and /readyz probes bind to.")
+	flag.BoolVar(&opts.LeaderElection, "leader-elect", true,
+		"Elect a leader, so that only one replica reconciles at a time.")
+	flag.StringVar(&opts.LeaderElectionNS, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease (default: the operator's own namespace).")
+	flag.IntVar(&opts.MaxConcurrentTenants, "concurrency", 4,
+		"How many Tenants (and RoleBindings) are reconciled at once.")
+	flag.StringVar(&configFile, "config", "",
+		"Path of the operator configuration file (YAML). Unset uses the built-in defaults.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine) // --zap-log-level, --zap-devel, --zap-encoder, ...
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	log := ctrl.Log.WithName("setup")
+
+	cfg, err := config.Load(configFile)
+	if err != nil {
+		log.Error(err, "invalid operator configuration")
+		os.Exit(1)
+	}
+	opts.Config = cfg
+
+	mgr, err := operator.New(ctrl.GetConfigOrDie(), opts)
+	if err != nil {
+		log.Error(err, "unable to set up the manager")
+		os.Exit(1)
+	}
+	log.Info("starting manager")
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "manager stopped with an error")
+		os.Exit(1)
+	}
+}
