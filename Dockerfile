@@ -1,0 +1,20 @@
+# Build the manager binary.
+FROM golang:1.26 AS builder
+ARG TARGETOS
+ARG TARGETARCH
+ENV GOTOOLCHAIN=local
+WORKDIR /workspace
+COPY go.mod go.sum ./
+RUN go mod download
+COPY main.go main.go
+COPY api/ api/
+COPY controllers/ controllers/
+COPY internal/ internal/
+RUN CGO_ENABLED=0 GOOS=${TARGETOS:-linux} GOARCH=${TARGETARCH} go build -trimpath -ldflags="-s -w" -o manager .
+
+# A static binary on distroless, as a non-root user.
+FROM gcr.io/distroless/static:nonroot
+WORKDIR /
+COPY --from=builder /workspace/manager .
+USER 65532:65532
+ENTRYPOINT ["/manager"]
