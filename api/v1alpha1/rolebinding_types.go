@@ -4,10 +4,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// RoleBindingSpec grants one tenant role to single sign-on identities in the tenant namespace.
+// RoleBindingSpec grants one tenant role to single sign-on identities in the
+// tenant namespace.
 type RoleBindingSpec struct {
-	// Role is the tenant role granted: admin, developer, viewer, or a custom role the operator is
-	// configured to allow. It never names an arbitrary ClusterRole.
+	// Role is the tenant role granted: admin, developer, viewer, or a custom role
+	// the operator is configured to allow. It never names an arbitrary
+	// ClusterRole.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
@@ -21,12 +23,14 @@ type RoleBindingSpec struct {
 	// +kubebuilder:validation:MaxItems=32
 	Subjects []Subject `json:"subjects"`
 
-	// ExpiresAt is when the access ends. The binding is removed at that moment and the RoleBinding
-	// reports Expired. Unset means no expiry (within the operator's configured maximum, if any).
+	// ExpiresAt is when the access ends. The binding is removed at that moment and
+	// the RoleBinding reports Expired. Unset means no expiry (within the
+	// operator's configured maximum, if any).
 	// +optional
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 
-	// Reason records why the access was granted, for audit (a ticket or change number, say).
+	// Reason records why the access was granted, for audit (a ticket or change
+	// number, say).
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason,omitempty"`
@@ -34,7 +38,8 @@ type RoleBindingSpec struct {
 
 // RoleBindingStatus is what the operator observed of the grant.
 type RoleBindingStatus struct {
-	// ObservedGeneration is the generation of the spec the operator last acted on in full.
+	// ObservedGeneration is the generation of the spec the operator last acted on
+	// in full.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
@@ -55,17 +60,18 @@ type RoleBindingStatus struct {
 	ExpiresAt *metav1.Time `json:"expiresAt,omitempty"`
 }
 
-// RoleBinding (rolebindings.tenancy.tenantctl.io, short name trb) grants a tenant role to single
-// sign-on users, groups or ServiceAccounts in a tenant namespace. The operator turns it into an
-// rbac.authorization.k8s.io RoleBinding to the role's ClusterRole; admission refuses any grant that
-// the requester could not make themselves.
+// RoleBinding (rolebindings.tenancy.tenantctl.io, short name trb) grants a
+// tenant role to single sign-on users, groups or ServiceAccounts in a tenant
+// namespace. The operator turns it into an rbac.authorization.k8s.io
+// RoleBinding to the role's ClusterRole; admission refuses any grant that the
+// requester could not make themselves.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,shortName=trb,categories=tenancy
 // +kubebuilder:printcolumn:name="Role",type=string,JSONPath=`.spec.role`
 // +kubebuilder:printcolumn:name="Subjects",type=string,JSONPath=`.spec.subjects[*].name`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.spec.expiresAt`
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.spec.expiresAt`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type RoleBinding struct {
