@@ -45,3 +45,21 @@ const (
 	// ReasonApplyFailed: writing a managed object failed; the message names the object.
 	ReasonApplyFailed = "ApplyFailed"
 )
+
+// Reasons of the tenant boundary (namespace, isolation, access).
+const (
+	// ReasonNamespaceConflict: the namespace exists and is not this tenant's (no ownership label, or
+	// another tenant's). The operator touches nothing in it.
+	ReasonNamespaceConflict = "NamespaceConflict"
+	// ReasonNamespaceTerminating: the namespace is being deleted and cannot be used.
+	ReasonNamespaceTerminating = "NamespaceTerminating"
+	// ReasonWaitingForNamespace: this area waits until the namespace is ready.
+	ReasonWaitingForNamespace = "WaitingForNamespace"
+	// ReasonWaitingForIsolation: access is granted only once the isolation is in force.
+	ReasonWaitingForIsolation = "WaitingForIsolation"
+	// ReasonNoSubjects: the tenant has no owners or SSO groups, so nobody has been given access.
+	ReasonNoSubjects = "NoSubjects"
+	// ReasonRetaining / ReasonDeletingNamespace: progress of a deletion under each policy.
+	ReasonRetaining         = "Retaining"
+	ReasonDeletingNamespace = "DeletingNamespace"
+)

@@ -6,22 +6,27 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// MaxTenantNameLength is the longest Tenant name. Every name the operator derives from a tenant must
-// stay a valid DNS label (63 characters): the namespace "<prefix><tenant>" with a namespace prefix of
-// up to 23 characters (the default prefix "tenant-" is 7), the Vault policy and Kubernetes-auth role
-// "<prefix><tenant>", and the PostgreSQL database and role names (63 bytes).
+// MaxTenantNameLength is the longest Tenant name. Every name the operator
+// derives from a tenant must stay a valid DNS label (63 characters): the
+// namespace "<prefix><tenant>" with a namespace prefix of up to 23 characters
+// (the default prefix "tenant-" is 7), the Vault policy and Kubernetes-auth
+// role "<prefix><tenant>", and the PostgreSQL database and role names (63
+// bytes).
 const MaxTenantNameLength = 40
 
-// DeletionPolicy says what happens to a tenant's data when its Tenant is deleted.
+// DeletionPolicy says what happens to a tenant's data when its Tenant is
+// deleted.
 // +kubebuilder:validation:Enum=Retain;Delete
 type DeletionPolicy string
 
 const (
-	// DeletionPolicyRetain revokes every tenant identity's access but keeps the namespace and all
-	// stateful objects in it (database, volumes, secrets), labelled as retained. A Tenant created
-	// later with the same name adopts them again.
+	// DeletionPolicyRetain revokes every tenant identity's access but keeps the
+	// namespace and all stateful objects in it (database, volumes, secrets),
+	// labelled as retained. A Tenant created later with the same name adopts them
+	// again.
 	DeletionPolicyRetain DeletionPolicy = "Retain"
-	// DeletionPolicyDelete removes the namespace and everything the operator created for the tenant.
+	// DeletionPolicyDelete removes the namespace and everything the operator
+	// created for the tenant.
 	DeletionPolicyDelete DeletionPolicy = "Delete"
 )
 
@@ -30,15 +35,17 @@ const (
 type NetworkPolicyMode string
 
 const (
-	// NetworkPolicyDenyIngress denies all ingress except from the tenant's own namespace, the
-	// platform's trusted namespaces and the peers listed in allowFrom. Egress is not restricted.
+	// NetworkPolicyDenyIngress denies all ingress except from the tenant's own
+	// namespace, the platform's trusted namespaces and the peers listed in
+	// allowFrom. Egress is not restricted.
 	NetworkPolicyDenyIngress NetworkPolicyMode = "DenyIngress"
-	// NetworkPolicyDenyAll also denies egress except to DNS, the tenant's own namespace and the
-	// platform's trusted namespaces.
+	// NetworkPolicyDenyAll also denies egress except to DNS, the tenant's own
+	// namespace and the platform's trusted namespaces.
 	NetworkPolicyDenyAll NetworkPolicyMode = "DenyAll"
 )
 
-// PodSecurityLevel is a Pod Security Standards level, enforced by Pod Security admission.
+// PodSecurityLevel is a Pod Security Standards level, enforced by Pod Security
+// admission.
 // +kubebuilder:validation:Enum=privileged;baseline;restricted
 type PodSecurityLevel string
 
@@ -53,23 +60,25 @@ const (
 type DatabaseMode string
 
 const (
-	// DatabaseDedicated runs a CloudNativePG Cluster of the tenant's own in its namespace.
+	// DatabaseDedicated runs a CloudNativePG Cluster of the tenant's own in its
+	// namespace.
 	DatabaseDedicated DatabaseMode = "Dedicated"
-	// DatabaseShared creates a database and owner role for the tenant on a shared CloudNativePG
-	// Cluster named in the operator configuration.
+	// DatabaseShared creates a database and owner role for the tenant on a shared
+	// CloudNativePG Cluster named in the operator configuration.
 	DatabaseShared DatabaseMode = "Shared"
 )
 
 // TenantSpec declares one customer of the platform.
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.database.deletionPolicy) || self.database.deletionPolicy != 'Retain' || self.deletionPolicy != 'Delete'",message="Retain is impossible when spec.deletionPolicy is Delete: the database lives in the namespace being deleted",fieldPath=".database.deletionPolicy"
 type TenantSpec struct {
-	// DisplayName is a human-readable name of the customer, for dashboards and audit reports.
+	// DisplayName is a human-readable name of the customer, for dashboards and
+	// audit reports.
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	DisplayName string `json:"displayName,omitempty"`
 
-	// Owners are the company-level single sign-on identities that administer the tenant. They are
-	// bound to the tenant-admin role in the tenant namespace.
+	// Owners are the company-level single sign-on identities that administer the
+	// tenant. They are bound to the tenant-admin role in the tenant namespace.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
@@ -80,27 +89,29 @@ type TenantSpec struct {
 	// +kubebuilder:default={}
 	Namespace NamespaceSpec `json:"namespace,omitempty"`
 
-	// Isolation configures the fence around the tenant namespace: network policies and Pod Security.
+	// Isolation configures the fence around the tenant namespace: network policies
+	// and Pod Security.
 	// +optional
 	// +kubebuilder:default={}
 	Isolation IsolationSpec `json:"isolation,omitempty"`
 
-	// Quota sets the ResourceQuota hard limits of the tenant namespace. When unset, the operator's
-	// configured default quota applies.
+	// Quota sets the ResourceQuota hard limits of the tenant namespace. When
+	// unset, the operator's configured default quota applies.
 	// +optional
 	Quota *QuotaSpec `json:"quota,omitempty"`
 
-	// Limits sets the LimitRange container defaults of the tenant namespace. When unset, the
-	// operator's configured default limits apply.
+	// Limits sets the LimitRange container defaults of the tenant namespace. When
+	// unset, the operator's configured default limits apply.
 	// +optional
 	Limits *LimitsSpec `json:"limits,omitempty"`
 
-	// Database requests a PostgreSQL database for the tenant, run by CloudNativePG. When unset, the
-	// tenant gets no database.
+	// Database requests a PostgreSQL database for the tenant, run by
+	// CloudNativePG. When unset, the tenant gets no database.
 	// +optional
 	Database *DatabaseSpec `json:"database,omitempty"`
 
-	// Secrets makes values from the tenant's Vault path available as Secrets in its namespace.
+	// Secrets makes values from the tenant's Vault path available as Secrets in
+	// its namespace.
 	// +optional
 	Secrets *SecretsSpec `json:"secrets,omitempty"`
 
@@ -108,20 +119,20 @@ type TenantSpec struct {
 	// +optional
 	SSO *SSOSpec `json:"sso,omitempty"`
 
-	// DeletionPolicy says what deleting the Tenant does to the tenant's namespace and data:
-	// Retain (the default) revokes access but keeps the namespace and everything stateful in it;
-	// Delete removes them.
+	// DeletionPolicy says what deleting the Tenant does to the tenant's namespace
+	// and data: Retain (the default) revokes access but keeps the namespace and
+	// everything stateful in it; Delete removes them.
 	// +optional
 	// +kubebuilder:default=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
-	// DeletionProtection refuses any request to delete the Tenant while true. Set it to false first
-	// to delete the Tenant.
+	// DeletionProtection refuses any request to delete the Tenant while true. Set
+	// it to false first to delete the Tenant.
 	// +optional
 	DeletionProtection bool `json:"deletionProtection,omitempty"`
 
-	// Suspend pauses reconciliation: nothing the operator manages for the tenant is changed until it
-	// is false again. Existing objects stay as they are.
+	// Suspend pauses reconciliation: nothing the operator manages for the tenant
+	// is changed until it is false again. Existing objects stay as they are.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 }
@@ -129,8 +140,8 @@ type TenantSpec struct {
 // NamespaceSpec configures the tenant's namespace.
 // +kubebuilder:validation:XValidation:rule="has(self.name) == has(oldSelf.name)",message="name cannot be added or removed after creation",fieldPath=".name"
 type NamespaceSpec struct {
-	// Name of the namespace. Defaults to the operator's namespace prefix followed by the tenant name
-	// ("tenant-<tenant>" with the default prefix). Immutable.
+	// Name of the namespace. Defaults to the operator's namespace prefix followed
+	// by the tenant name ("tenant-<tenant>" with the default prefix). Immutable.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
@@ -140,7 +151,8 @@ type NamespaceSpec struct {
 	Name string `json:"name,omitempty"`
 
 	// Labels are added to the namespace. Labels under the tenancy.tenantctl.io and
-	// pod-security.kubernetes.io prefixes are the operator's and cannot be set here.
+	// pod-security.kubernetes.io prefixes are the operator's and cannot be set
+	// here.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tenancy.tenantctl.io/') && !k.startsWith('pod-security.kubernetes.io/') && k != 'kubernetes.io/metadata.name')",message="must not set labels reserved for the operator (tenancy.tenantctl.io/*, pod-security.kubernetes.io/*, kubernetes.io/metadata.name)"
@@ -153,46 +165,53 @@ type NamespaceSpec struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
-// IsolationSpec configures network policies and Pod Security for the tenant namespace.
+// IsolationSpec configures network policies and Pod Security for the tenant
+// namespace.
 type IsolationSpec struct {
-	// NetworkPolicy selects the default-deny mode. DenyIngress (the default) lets nothing reach the
-	// namespace except the tenant itself, the platform's trusted namespaces and allowFrom.
-	// DenyAll also restricts egress to DNS, the tenant's own namespace and the trusted namespaces.
-	// There is no mode without a fence: it is the platform's firewall between customers.
+	// NetworkPolicy selects the default-deny mode. DenyIngress (the default) lets
+	// nothing reach the namespace except the tenant itself, the platform's trusted
+	// namespaces and allowFrom. DenyAll also restricts egress to DNS, the tenant's
+	// own namespace and the trusted namespaces. There is no mode without a fence:
+	// it is the platform's firewall between customers.
 	// +optional
 	// +kubebuilder:default=DenyIngress
 	NetworkPolicy NetworkPolicyMode `json:"networkPolicy,omitempty"`
 
-	// PodSecurity is the Pod Security Standards level enforced, audited and warned on in the
-	// namespace. Defaults to restricted.
+	// PodSecurity is the Pod Security Standards level enforced, audited and warned
+	// on in the namespace. Defaults to restricted.
 	// +optional
 	// +kubebuilder:default=restricted
 	PodSecurity PodSecurityLevel `json:"podSecurity,omitempty"`
 
-	// AllowFrom lists further peers allowed to reach into the namespace, for example an ingress
-	// controller that the operator configuration does not already trust.
+	// AllowFrom lists further peers allowed to reach into the namespace, for
+	// example an ingress controller that the operator configuration does not
+	// already trust.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	AllowFrom []NetworkPeer `json:"allowFrom,omitempty"`
 }
 
-// NetworkPeer selects pods in other namespaces that may reach the tenant namespace.
+// NetworkPeer selects pods in other namespaces that may reach the tenant
+// namespace.
 // +kubebuilder:validation:XValidation:rule="has(self.namespaceSelector)",message="namespaceSelector is required: a peer must say which namespaces it comes from",fieldPath=".namespaceSelector"
 type NetworkPeer struct {
-	// NamespaceSelector selects the namespaces of the peer. An empty selector selects every namespace.
+	// NamespaceSelector selects the namespaces of the peer. An empty selector
+	// selects every namespace.
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
-	// PodSelector narrows the peer to pods with these labels. Unset selects every pod.
+	// PodSelector narrows the peer to pods with these labels. Unset selects every
+	// pod.
 	// +optional
 	PodSelector *metav1.LabelSelector `json:"podSelector,omitempty"`
 }
 
 // QuotaSpec sets the hard limits of the tenant's ResourceQuota.
 type QuotaSpec struct {
-	// Hard is the set of hard limits for each named resource, as in a ResourceQuota
-	// (for example requests.cpu, limits.memory, persistentvolumeclaims, requests.storage).
+	// Hard is the set of hard limits for each named resource, as in a
+	// ResourceQuota (for example requests.cpu, limits.memory,
+	// persistentvolumeclaims, requests.storage).
 	// +required
 	// +kubebuilder:validation:MinProperties=1
 	// +kubebuilder:validation:MaxProperties=24
@@ -209,7 +228,8 @@ type LimitsSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="quantities must not be negative"
 	Default corev1.ResourceList `json:"default,omitempty"`
 
-	// DefaultRequest is the default resource request of a container that sets none.
+	// DefaultRequest is the default resource request of a container that sets
+	// none.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=8
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !string(self[k]).startsWith('-'))",message="quantities must not be negative"
@@ -226,21 +246,24 @@ type LimitsSpec struct {
 // +kubebuilder:validation:XValidation:rule="self.mode == 'Dedicated' || (!has(self.instances) && !has(self.storage) && !has(self.resources) && !has(self.backup) && !has(self.parameters))",message="instances, storage, resources, parameters and backup apply to a Dedicated database only; a Shared database runs on the platform's shared cluster"
 // +kubebuilder:validation:XValidation:rule="self.mode == 'Shared' || has(self.storage)",message="storage is required for a Dedicated database",fieldPath=".storage"
 type DatabaseSpec struct {
-	// Mode is Dedicated (the default: a CloudNativePG Cluster of the tenant's own) or Shared (a
-	// database and owner role on the platform's shared cluster). Immutable: moving a customer's data
-	// between modes is a migration, not an edit.
+	// Mode is Dedicated (the default: a CloudNativePG Cluster of the tenant's own)
+	// or Shared (a database and owner role on the platform's shared cluster).
+	// Immutable: moving a customer's data between modes is a migration, not an
+	// edit.
 	// +optional
 	// +kubebuilder:default=Dedicated
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable: moving a database between modes is a migration"
 	Mode DatabaseMode `json:"mode,omitempty"`
 
-	// Instances is the number of PostgreSQL instances (one primary, the rest replicas).
+	// Instances is the number of PostgreSQL instances (one primary, the rest
+	// replicas).
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=9
 	Instances *int32 `json:"instances,omitempty"`
 
-	// PostgresVersion is the PostgreSQL major version. It may be raised, never lowered.
+	// PostgresVersion is the PostgreSQL major version. It may be raised, never
+	// lowered.
 	// +optional
 	// +kubebuilder:default=17
 	// +kubebuilder:validation:Minimum=14
@@ -256,20 +279,20 @@ type DatabaseSpec struct {
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
-	// Parameters are PostgreSQL settings. Only the parameters the operator configuration allows are
-	// accepted.
+	// Parameters are PostgreSQL settings. Only the parameters the operator
+	// configuration allows are accepted.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	Parameters map[string]string `json:"parameters,omitempty"`
 
-	// Backup configures scheduled backups to the platform's object store. Without it the database is
-	// not backed up.
+	// Backup configures scheduled backups to the platform's object store. Without
+	// it the database is not backed up.
 	// +optional
 	Backup *BackupSpec `json:"backup,omitempty"`
 
-	// DeletionPolicy overrides spec.deletionPolicy for the database: Delete drops the database while
-	// keeping a retained namespace. Retain is not possible when the Tenant's own policy deletes the
-	// namespace the database lives in.
+	// DeletionPolicy overrides spec.deletionPolicy for the database: Delete drops
+	// the database while keeping a retained namespace. Retain is not possible when
+	// the Tenant's own policy deletes the namespace the database lives in.
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
@@ -282,7 +305,8 @@ type StorageSpec struct {
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",message="cannot shrink: a volume can only grow"
 	Size resource.Quantity `json:"size"`
 
-	// StorageClassName of the volumes. Defaults to the cluster's default StorageClass. Immutable.
+	// StorageClassName of the volumes. Defaults to the cluster's default
+	// StorageClass. Immutable.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable"
@@ -292,29 +316,32 @@ type StorageSpec struct {
 // BackupSpec configures scheduled backups of a dedicated database.
 type BackupSpec struct {
 	// Schedule of the backups in the six-field cron format CloudNativePG uses
-	// (seconds minutes hours day-of-month month day-of-week), or a descriptor such as @daily.
+	// (seconds minutes hours day-of-month month day-of-week), or a descriptor such
+	// as @daily.
 	// +optional
 	// +kubebuilder:default="0 0 2 * * *"
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){5}\S+)$`
 	Schedule string `json:"schedule,omitempty"`
 
-	// RetentionPolicy is how long backups are kept, as a number of days, weeks or months
-	// (for example "30d", "8w", "6m").
+	// RetentionPolicy is how long backups are kept, as a number of days, weeks or
+	// months (for example "30d", "8w", "6m").
 	// +optional
 	// +kubebuilder:default="30d"
 	// +kubebuilder:validation:Pattern=`^[1-9][0-9]{0,3}[dwm]$`
 	RetentionPolicy string `json:"retentionPolicy,omitempty"`
 
-	// DestinationPath overrides where in the platform's object store the tenant's backups go. It
-	// defaults to the configured object-store template's path followed by the tenant name.
+	// DestinationPath overrides where in the platform's object store the tenant's
+	// backups go. It defaults to the configured object-store template's path
+	// followed by the tenant name.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]+://[^\s]+$`
 	DestinationPath string `json:"destinationPath,omitempty"`
 }
 
-// SecretsSpec makes values stored under the tenant's Vault path available as Secrets.
+// SecretsSpec makes values stored under the tenant's Vault path available as
+// Secrets.
 type SecretsSpec struct {
 	// VaultPath overrides the tenant's path in the Vault KV mount. It defaults to
 	// "<configured prefix>/<tenant>". Immutable.
@@ -324,8 +351,8 @@ type SecretsSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable"
 	VaultPath string `json:"vaultPath,omitempty"`
 
-	// Items are the Secrets to create in the tenant namespace, each from one key under the tenant's
-	// Vault path.
+	// Items are the Secrets to create in the tenant namespace, each from one key
+	// under the tenant's Vault path.
 	// +optional
 	// +listType=map
 	// +listMapKey=name
@@ -333,7 +360,8 @@ type SecretsSpec struct {
 	Items []SecretItem `json:"items,omitempty"`
 }
 
-// SecretItem is one Secret in the tenant namespace, filled from one key under the tenant's Vault path.
+// SecretItem is one Secret in the tenant namespace, filled from one key under
+// the tenant's Vault path.
 type SecretItem struct {
 	// Name of the Secret to create in the tenant namespace.
 	// +required
@@ -341,13 +369,15 @@ type SecretItem struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Name string `json:"name"`
 
-	// RemoteKey is the key's path relative to the tenant's Vault path (for example "stripe").
+	// RemoteKey is the key's path relative to the tenant's Vault path (for example
+	// "stripe").
 	// +required
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$`
 	RemoteKey string `json:"remoteKey"`
 
-	// Properties are the fields of the Vault entry to copy. Unset copies every field.
+	// Properties are the fields of the Vault entry to copy. Unset copies every
+	// field.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
@@ -355,7 +385,8 @@ type SecretItem struct {
 	// +kubebuilder:validation:items:Pattern=`^[-._a-zA-Z0-9]+$`
 	Properties []string `json:"properties,omitempty"`
 
-	// RefreshInterval is how often the value is read again from Vault, for example "1h".
+	// RefreshInterval is how often the value is read again from Vault, for example
+	// "1h".
 	// +optional
 	// +kubebuilder:default="1h"
 	// +kubebuilder:validation:Type=string
@@ -365,19 +396,22 @@ type SecretItem struct {
 
 // SSOSpec maps the company's single sign-on identities onto the tenant.
 type SSOSpec struct {
-	// UserPrefix is the prefix the cluster's authentication configuration gives this company's users
-	// (for example "acme:"). When set, every User subject bound in the tenant must carry it.
+	// UserPrefix is the prefix the cluster's authentication configuration gives
+	// this company's users (for example "acme:"). When set, every User subject
+	// bound in the tenant must carry it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	UserPrefix string `json:"userPrefix,omitempty"`
 
-	// GroupPrefix is the prefix the cluster's authentication configuration gives this company's
-	// groups. When set, every Group subject bound in the tenant must carry it.
+	// GroupPrefix is the prefix the cluster's authentication configuration gives
+	// this company's groups. When set, every Group subject bound in the tenant
+	// must carry it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	GroupPrefix string `json:"groupPrefix,omitempty"`
 
-	// Groups maps identity-provider groups to tenant roles: the company-level assignment.
+	// Groups maps identity-provider groups to tenant roles: the company-level
+	// assignment.
 	// +optional
 	// +listType=map
 	// +listMapKey=group
@@ -387,22 +421,23 @@ type SSOSpec struct {
 
 // SSOGroupMapping grants a tenant role to an identity-provider group.
 type SSOGroupMapping struct {
-	// Group is the group's name as the apiserver authenticates it, including its prefix.
+	// Group is the group's name as the apiserver authenticates it, including its
+	// prefix.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Group string `json:"group"`
 
-	// Role is the tenant role granted: admin, developer, viewer, or a custom role the operator is
-	// configured to allow.
+	// Role is the tenant role granted: admin, developer, viewer, or a custom role
+	// the operator is configured to allow.
 	// +required
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Role string `json:"role"`
 }
 
-// TenantPhase is a one-word summary of the tenant's state, for people. Automation should wait on
-// conditions instead.
+// TenantPhase is a one-word summary of the tenant's state, for people.
+// Automation should wait on conditions instead.
 // +kubebuilder:validation:Enum=Pending;Provisioning;Ready;Degraded;Suspended;Terminating
 type TenantPhase string
 
@@ -417,16 +452,18 @@ const (
 
 // TenantStatus is what the operator observed of the tenant.
 type TenantStatus struct {
-	// ObservedGeneration is the generation of the spec the operator last acted on in full.
+	// ObservedGeneration is the generation of the spec the operator last acted on
+	// in full.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Phase is a one-word summary for people; wait on the Ready condition in automation.
+	// Phase is a one-word summary for people; wait on the Ready condition in
+	// automation.
 	// +optional
 	Phase TenantPhase `json:"phase,omitempty"`
 
-	// Conditions: Ready (the summary), NamespaceReady, IsolationReady, RBACReady, DatabaseReady and
-	// SecretsReady.
+	// Conditions: Ready (the summary), NamespaceReady, IsolationReady, RBACReady,
+	// DatabaseReady and SecretsReady.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -442,7 +479,8 @@ type TenantStatus struct {
 	Database *DatabaseStatus `json:"database,omitempty"`
 }
 
-// DatabaseStatus describes how to reach the tenant's database. It never holds a credential.
+// DatabaseStatus describes how to reach the tenant's database. It never holds
+// a credential.
 type DatabaseStatus struct {
 	// Mode the database runs in.
 	// +optional
@@ -460,8 +498,9 @@ type DatabaseStatus struct {
 	// +optional
 	DatabaseName string `json:"databaseName,omitempty"`
 
-	// CredentialsSecret is the name of the Secret, in the tenant namespace, that holds the
-	// application user's credentials. Only the name is shown here, never a value.
+	// CredentialsSecret is the name of the Secret, in the tenant namespace, that
+	// holds the application user's credentials. Only the name is shown here, never
+	// a value.
 	// +optional
 	CredentialsSecret string `json:"credentialsSecret,omitempty"`
 
@@ -474,12 +513,12 @@ type DatabaseStatus struct {
 	LastSuccessfulBackup *metav1.Time `json:"lastSuccessfulBackup,omitempty"`
 }
 
-// Tenant is one customer of the platform: an isolated namespace with quotas and network policies,
-// a dedicated PostgreSQL database, Vault-backed secrets and least-privilege access for the
-// customer's single sign-on identities.
+// Tenant is one customer of the platform: an isolated namespace with quotas
+// and network policies, a dedicated PostgreSQL database, Vault-backed secrets
+// and least-privilege access for the customer's single sign-on identities.
 //
-// Tenant names are DNS labels of at most 40 characters, so that every name derived from them stays
-// valid.
+// Tenant names are DNS labels of at most 40 characters, so that every name
+// derived from them stays valid.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -512,4 +551,12 @@ type TenantList struct {
 
 func init() {
 	SchemeBuilder.Register(&Tenant{}, &TenantList{})
+}
+
+// GetGroups returns the SSO group mappings; nil-safe.
+func (s *SSOSpec) GetGroups() []SSOGroupMapping {
+	if s == nil {
+		return nil
+	}
+	return s.Groups
 }

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"testing"
 
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -394,14 +394,14 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]any{
-		"spec.deletionPolicy":                    "Retain",
-		"spec.isolation.networkPolicy":           "DenyIngress",
-		"spec.isolation.podSecurity":             "restricted",
-		"spec.database.mode":                     "Dedicated",
-		"spec.database.postgresVersion":          int64(17),
-		"spec.database.backup.schedule":          "0 0 2 * * *",
-		"spec.database.backup.retentionPolicy":   "30d",
-		"spec.secrets.items.0.refreshInterval":   "1h",
+		"spec.deletionPolicy":                  "Retain",
+		"spec.isolation.networkPolicy":         "DenyIngress",
+		"spec.isolation.podSecurity":           "restricted",
+		"spec.database.mode":                   "Dedicated",
+		"spec.database.postgresVersion":        int64(17),
+		"spec.database.backup.schedule":        "0 0 2 * * *",
+		"spec.database.backup.retentionPolicy": "30d",
+		"spec.secrets.items.0.refreshInterval": "1h",
 	} {
 		got, ok := lookup(obj.Object, strings.Split(path, "."))
 		if !ok || got != want {

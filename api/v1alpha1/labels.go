@@ -1,0 +1,21 @@
+package v1alpha1
+
+// Labels and annotations the operator puts on what it manages. Only the operator may set, change or
+// remove them: an admission policy shipped in config/admission refuses anyone else.
+const (
+	// LabelTenant names the Tenant an object belongs to. The operator never adopts a namespace
+	// without it, and selects everything it manages (and caches) by it.
+	LabelTenant = "tenancy.tenantctl.io/tenant"
+	// LabelRetained marks a namespace and objects kept after their Tenant was deleted with the
+	// Retain policy. A Tenant created later with the same name adopts them again.
+	LabelRetained = "tenancy.tenantctl.io/retained"
+	// LabelManagedBy is the conventional label naming the operator.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByValue is LabelManagedBy's value.
+	ManagedByValue = "tenant-operator"
+	// LabelPrefix is the prefix of every label reserved for the operator.
+	LabelPrefix = "tenancy.tenantctl.io/"
+
+	// Finalizer holds a Tenant until its deletion policy has been carried out.
+	Finalizer = "tenancy.tenantctl.io/finalizer"
+)
