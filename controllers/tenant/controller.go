@@ -1,63 +1,138 @@
-// Package tenant reconciles Tenants into the objects each customer needs.
+// Package tenant reconciles Tenants into the objects each customer needs. The objects themselves are
+// built by the pure functions in internal/builders; this package decides the order, observes what
+// happened, and reports it.
 package tenant
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/config"
-	"github.com/tenantctl/tenant-operator/internal/status"
 )
+
+// FieldOwner is the server-side apply field manager of the Tenant controller.
+const FieldOwner = "tenant-operator/tenant"
 
 // Reconciler reconciles a Tenant.
 type Reconciler struct {
 	Client client.Client
-	Config config.Config
-}
-
-// areas are the conditions of a Tenant, one per family of managed objects.
-var areas = []string{
-	tenancyv1alpha1.ConditionNamespaceReady,
-	tenancyv1alpha1.ConditionIsolationReady,
-	tenancyv1alpha1.ConditionRBACReady,
-	tenancyv1alpha1.ConditionDatabaseReady,
-	tenancyv1alpha1.ConditionSecretsReady,
+	// APIReader reads uncached: the informer caches hold only labelled objects, so a namespace that
+	// is not (yet) the tenant's can be seen only through it.
+	APIReader client.Reader
+	Config    config.Config
+	Applier   *apply.Applier
+	Recorder  events.EventRecorder
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants/finalizers,verbs=update
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenant-admin;tenant-developer;tenant-viewer
 
 // Reconcile brings one Tenant towards its spec and reports what it observed in status.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	tenant := &tenancyv1alpha1.Tenant{}
 	if err := r.Client.Get(ctx, req.NamespacedName, tenant); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := tenant.DeepCopy()
-	gen := tenant.Generation
-	for _, area := range areas {
-		status.SetCondition(&tenant.Status.Conditions, gen, area, metav1.ConditionUnknown,
-			tenancyv1alpha1.ReasonNotImplemented, "this version of the operator does not manage this area yet")
+	s := newScope(tenant)
+	defer func() {
+		if err := r.patchStatus(ctx, s); err != nil {
+			reterr = errors.Join(reterr, err)
+		}
+	}()
+
+	if tenant.Spec.Suspend {
+		s.suspended = true
+		return ctrl.Result{}, nil
 	}
-	status.SetCondition(&tenant.Status.Conditions, gen, tenancyv1alpha1.ConditionReady, metav1.ConditionUnknown,
-		tenancyv1alpha1.ReasonReconciling, "the tenant is being provisioned")
-	tenant.Status.Phase = tenancyv1alpha1.TenantPending
-	tenant.Status.ObservedGeneration = gen
-	return ctrl.Result{}, status.Patch(ctx, r.Client, before, tenant)
+	if !tenant.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, s)
+	}
+	if !controllerutil.ContainsFinalizer(tenant, tenancyv1alpha1.Finalizer) {
+		patch := client.MergeFrom(tenant.DeepCopy())
+		controllerutil.AddFinalizer(tenant, tenancyv1alpha1.Finalizer)
+		return ctrl.Result{}, r.Client.Patch(ctx, tenant, patch)
+	}
+	return ctrl.Result{}, r.reconcileNormal(ctx, s)
 }
 
-// SetupWithManager registers the reconciler with the manager.
+// reconcileNormal runs the phases in order. Isolation comes before access: no tenant identity is
+// given access to a namespace whose fence is not in force. Later phases that do not depend on a
+// failed one still run, and errors are joined.
+func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) error {
+	if err := r.reconcileNamespace(ctx, s); err != nil || !s.namespace.ok() {
+		return phaseError("namespace", err)
+	}
+	isolationErr := r.reconcileIsolation(ctx, s)
+	if isolationErr == nil {
+		if err := r.reconcileAccess(ctx, s); err != nil {
+			return phaseError("access", err)
+		}
+	} else {
+		s.access = waiting(tenancyv1alpha1.ReasonWaitingForIsolation, "access is granted once the isolation is in force")
+		return phaseError("isolation", isolationErr)
+	}
+	if err := r.prune(ctx, s); err != nil {
+		return phaseError("prune", err)
+	}
+	s.complete = !s.invalid
+	return nil
+}
+
+func phaseError(phase string, err error) error {
+	if err == nil {
+		return nil
+	}
+	reconcileErrors.WithLabelValues(phase).Inc()
+	return fmt.Errorf("%s: %w", phase, err)
+}
+
+// SetupWithManager registers the reconciler and the watches that bring drift back to it: every
+// managed kind maps to its Tenant through the tenant label.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	toTenant := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+		name := obj.GetLabels()[tenancyv1alpha1.LabelTenant]
+		if name == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+	})
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&tenancyv1alpha1.Tenant{}).
 		Named("tenant").
-		WithOptions(opts).
-		Complete(r)
+		WithOptions(opts)
+	for _, obj := range ManagedKinds() {
+		b = b.Watches(obj, toTenant)
+	}
+	return b.Complete(r)
+}
+
+// ManagedKinds are the kinds the Tenant controller writes. The manager caches them by the tenant
+// label only, so memory does not grow with unrelated objects in the cluster.
+func ManagedKinds() []client.Object {
+	return []client.Object{
+		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &networkingv1.NetworkPolicy{},
+		&rbacv1.RoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{},
+	}
 }

@@ -3,6 +3,13 @@ package operator
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -13,6 +20,7 @@ import (
 
 	"github.com/tenantctl/tenant-operator/controllers/rolebinding"
 	"github.com/tenantctl/tenant-operator/controllers/tenant"
+	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/config"
 )
 
@@ -44,6 +52,7 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        NewScheme(),
+		Cache:                         CacheOptions(),
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElection,
@@ -64,8 +73,16 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 	if workers < 1 {
 		workers = 1
 	}
-	if err := (&tenant.Reconciler{Client: mgr.GetClient(), Config: o.Config}).
-		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
+	if err := tenant.RegisterMetrics(mgr.GetCache()); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if err := (&tenant.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Config:    o.Config,
+		Applier:   apply.New(mgr.GetClient(), tenant.FieldOwner),
+		Recorder:  mgr.GetEventRecorder("tenant-operator"),
+	}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}
 	if err := (&rolebinding.Reconciler{Client: mgr.GetClient(), Config: o.Config}).
@@ -73,4 +90,20 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("set up rolebinding controller: %w", err)
 	}
 	return mgr, nil
+}
+
+// CacheOptions are the production cache options: the kinds the operator writes are cached only when
+// they carry the tenant label, so the operator's memory follows the number of tenants, not the size
+// of the cluster. Tests start the manager with these same options.
+func CacheOptions() cache.Options {
+	managed, err := labels.NewRequirement(tenancyv1alpha1.LabelTenant, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key: cannot fail
+	}
+	selector := labels.NewSelector().Add(*managed)
+	byObject := map[client.Object]cache.ByObject{}
+	for _, obj := range tenant.ManagedKinds() {
+		byObject[obj] = cache.ByObject{Label: selector}
+	}
+	return cache.Options{ByObject: byObject}
 }

@@ -3,15 +3,19 @@ package operator_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"testing"
 	"time"
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/config"
@@ -24,6 +28,7 @@ var env *testenv.Environment
 
 func TestMain(m *testing.M) {
 	var err error
+	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	env, err = testenv.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -39,7 +44,16 @@ func TestMain(m *testing.M) {
 // it will manage.
 func TestManagerSmoke(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := operator.New(env.Config, operator.Options{
+	admin, err := client.New(env.Config, client.Options{Scheme: operator.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opUser, err := env.OperatorUser(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grantLeaderElection(t, admin, "default")
+	mgr, err := operator.New(opUser.Config(), operator.Options{
 		MetricsAddr:          "0",
 		ProbeAddr:            "0",
 		LeaderElection:       true,
@@ -59,10 +73,10 @@ func TestManagerSmoke(t *testing.T) {
 		}
 	})
 
-	c := mgr.GetClient()
+	c := admin
 	for _, obj := range []client.Object{&tenancyv1alpha1.Tenant{}, &tenancyv1alpha1.RoleBinding{},
 		&cnpgv1.Cluster{}, &cnpgv1.Database{}, &externalsecrets.ExternalSecret{}, &externalsecrets.SecretStore{}, &externalsecrets.PushSecret{}} {
-		if _, err := c.RESTMapper().RESTMapping(mustGVK(t, c, obj).GroupKind()); err != nil {
+		if _, err := c.RESTMapper().RESTMapping(mustGVK(t, mgr.GetClient(), obj).GroupKind()); err != nil {
 			t.Errorf("the apiserver does not serve %T: %v", obj, err)
 		}
 	}
@@ -110,6 +124,25 @@ func TestManagerSmoke(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// grantLeaderElection gives the operator what config/rbac/leader_election_role.yaml gives it in
+// its own namespace: Leases, and Events about them.
+func grantLeaderElection(t *testing.T, c client.Client, namespace string) {
+	t.Helper()
+	ctx := context.Background()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "leader-election", Namespace: namespace}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}},
+		{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+	}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "leader-election", Namespace: namespace},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "leader-election"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "tenant-operator-controller-manager", Namespace: "tenant-operator-system"}}}
+	for _, obj := range []client.Object{role, binding} {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func mustGVK(t *testing.T, c client.Client, obj client.Object) schema.GroupVersionKind {
