@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tenantctl/tenant-operator/internal/testenv"
@@ -69,6 +70,25 @@ func run(manager, samples, dir string) error {
 	}
 	kubectl := filepath.Join(env.BinaryAssetsDirectory, "kubectl")
 
+	// The operator runs as its own identity, bound to the generated manager ClusterRole only, as in
+	// a cluster: the admission policies exempt exactly that identity.
+	adminClient, err := client.New(env.Config, client.Options{})
+	if err != nil {
+		return err
+	}
+	opUser, err := env.OperatorUser(ctx, adminClient)
+	if err != nil {
+		return err
+	}
+	opKubeconfigData, err := opUser.KubeConfig()
+	if err != nil {
+		return err
+	}
+	opKubeconfig := filepath.Join(dir, "operator.kubeconfig")
+	if err := os.WriteFile(opKubeconfig, opKubeconfigData, 0o600); err != nil {
+		return err
+	}
+
 	logPath := filepath.Join(dir, "operator.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -77,7 +97,7 @@ func run(manager, samples, dir string) error {
 	defer logFile.Close()
 	op := exec.Command(manager, "--leader-elect=false", "--metrics-bind-address=127.0.0.1:8080",
 		"--metrics-secure=false", "--health-probe-bind-address=127.0.0.1:8081", "--zap-devel")
-	op.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	op.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
 	op.Stdout, op.Stderr = logFile, logFile
 	if err := op.Start(); err != nil {
 		return fmt.Errorf("start the operator (%s; run `make build` first): %w", manager, err)

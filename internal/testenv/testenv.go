@@ -1,6 +1,7 @@
 // Package testenv starts a real kube-apiserver and etcd (controller-runtime's envtest) with every CRD
-// the operator works with installed: its own, CloudNativePG's, the Barman Cloud plugin's and External
-// Secrets Operator's. It is the one way tests get a control plane.
+// the operator works with installed (its own, CloudNativePG's, the Barman Cloud plugin's and External
+// Secrets Operator's), the tenant roles and the admission policies. It is the one way tests get a
+// control plane.
 //
 // The binaries come from KUBEBUILDER_ASSETS, or else from hack/envtest.sh, which builds them from
 // source through the Go module proxy on a machine without internet and caches them by version.
@@ -10,6 +11,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -136,7 +139,16 @@ func Start() (*Environment, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = env.Stop() // envtest may have started etcd and the apiserver before failing
 		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err == nil {
+		err = ApplyFiles(context.Background(), c, PlatformManifests()...)
+	}
+	if err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("install the tenant roles and admission policies: %w", err)
 	}
 	return &Environment{Environment: env, Config: cfg}, nil
 }
