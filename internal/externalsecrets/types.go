@@ -87,8 +87,8 @@ type VaultAuth struct {
 
 // VaultKubernetesAuth logs in with a ServiceAccount token requested for an audience.
 type VaultKubernetesAuth struct {
-	MountPath         string                 `json:"mountPath"`
-	Role              string                 `json:"role"`
+	MountPath         string                  `json:"mountPath"`
+	Role              string                  `json:"role"`
 	ServiceAccountRef *ServiceAccountSelector `json:"serviceAccountRef,omitempty"`
 }
 
@@ -198,7 +198,7 @@ type PushSecretData struct {
 
 // PushSecretMatch is one pushed key.
 type PushSecretMatch struct {
-	SecretKey string          `json:"secretKey,omitempty"`
+	SecretKey string           `json:"secretKey,omitempty"`
 	RemoteRef PushSecretRemote `json:"remoteRef"`
 }
 
