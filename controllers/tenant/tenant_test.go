@@ -247,21 +247,7 @@ func TestDriftIsRepaired(t *testing.T) {
 	const ns = "tenant-drift"
 
 	t.Run("a deleted network policy comes back", func(t *testing.T) {
-		np := &networkingv1.NetworkPolicy{}
-		get(t, np, ns, "tenant-default-deny")
-		if err := admin.Delete(ctx, np); err != nil {
-			t.Fatal(err)
-		}
-		testenv.Eventually(t, wait, func() error {
-			again := &networkingv1.NetworkPolicy{}
-			if err := admin.Get(ctx, client.ObjectKeyFromObject(np), again); err != nil {
-				return err
-			}
-			if again.UID == np.UID {
-				return fmt.Errorf("not yet recreated")
-			}
-			return nil
-		})
+		deleteAndExpectRecreated(t, &networkingv1.NetworkPolicy{}, &networkingv1.NetworkPolicy{}, ns, "tenant-default-deny")
 	})
 	t.Run("an edited quota is restored", func(t *testing.T) {
 		q := &corev1.ResourceQuota{}
@@ -282,21 +268,7 @@ func TestDriftIsRepaired(t *testing.T) {
 		})
 	})
 	t.Run("a deleted owner binding comes back", func(t *testing.T) {
-		rb := &rbacv1.RoleBinding{}
-		get(t, rb, ns, "tenant-owners")
-		if err := admin.Delete(ctx, rb); err != nil {
-			t.Fatal(err)
-		}
-		testenv.Eventually(t, wait, func() error {
-			again := &rbacv1.RoleBinding{}
-			if err := admin.Get(ctx, client.ObjectKeyFromObject(rb), again); err != nil {
-				return err
-			}
-			if again.UID == rb.UID {
-				return fmt.Errorf("not yet recreated")
-			}
-			return nil
-		})
+		deleteAndExpectRecreated(t, &rbacv1.RoleBinding{}, &rbacv1.RoleBinding{}, ns, "tenant-owners")
 	})
 	t.Run("a weakened Pod Security label is restored", func(t *testing.T) {
 		nsObj := &corev1.Namespace{}
@@ -315,6 +287,26 @@ func TestDriftIsRepaired(t *testing.T) {
 			}
 			return nil
 		})
+	})
+}
+
+// deleteAndExpectRecreated deletes the object and waits for the operator to create it again (a new
+// UID under the same name). obj and again are empty objects of the same kind.
+func deleteAndExpectRecreated(t *testing.T, obj, again client.Object, namespace, name string) {
+	t.Helper()
+	ctx := context.Background()
+	get(t, obj, namespace, name)
+	if err := admin.Delete(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(obj), again); err != nil {
+			return err
+		}
+		if again.GetUID() == obj.GetUID() {
+			return fmt.Errorf("%s not yet recreated", name)
+		}
+		return nil
 	})
 }
 
