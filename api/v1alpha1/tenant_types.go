@@ -70,6 +70,8 @@ const (
 
 // TenantSpec declares one customer of the platform.
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.database.deletionPolicy) || self.database.deletionPolicy != 'Retain' || self.deletionPolicy != 'Delete'",message="Retain is impossible when spec.deletionPolicy is Delete: the database lives in the namespace being deleted",fieldPath=".database.deletionPolicy"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.database) || has(self.database)",message="cannot be removed once set: delete the Tenant (its deletion policy decides what happens to the data) instead",fieldPath=".database"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || self.database.mode == 'Shared' || has(self.database.backup) || (has(self.database.deletionPolicy) ? self.database.deletionPolicy : self.deletionPolicy) != 'Delete' || self.database.confirmDeletionWithoutBackup",message="deleting a database that has no backups needs spec.database.confirmDeletionWithoutBackup: true; or configure spec.database.backup, or use the Retain policy",fieldPath=".database.confirmDeletionWithoutBackup"
 type TenantSpec struct {
 	// DisplayName is a human-readable name of the customer, for dashboards and
 	// audit reports.
@@ -243,6 +245,8 @@ type LimitsSpec struct {
 }
 
 // DatabaseSpec requests a PostgreSQL database for the tenant.
+// +kubebuilder:validation:XValidation:rule="has(self.restore) == has(oldSelf.restore)",message="restore can be set only when the database is created",fieldPath=".restore"
+// +kubebuilder:validation:XValidation:rule="self.mode == 'Dedicated' || !has(self.restore)",message="restore applies to a Dedicated database only",fieldPath=".restore"
 // +kubebuilder:validation:XValidation:rule="self.mode == 'Dedicated' || (!has(self.instances) && !has(self.storage) && !has(self.resources) && !has(self.backup) && !has(self.parameters))",message="instances, storage, resources, parameters and backup apply to a Dedicated database only; a Shared database runs on the platform's shared cluster"
 // +kubebuilder:validation:XValidation:rule="self.mode == 'Shared' || has(self.storage)",message="storage is required for a Dedicated database",fieldPath=".storage"
 type DatabaseSpec struct {
@@ -289,6 +293,19 @@ type DatabaseSpec struct {
 	// it the database is not backed up.
 	// +optional
 	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// Restore creates the database from a backup instead of empty: the
+	// disaster-recovery path (docs/runbooks/restore.md). It applies only when the
+	// database is created and cannot be added, changed or removed later.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="is immutable: a database is restored only when it is created"
+	Restore *RestoreSpec `json:"restore,omitempty"`
+
+	// ConfirmDeletionWithoutBackup acknowledges that deleting this database under
+	// the Delete policy loses its data for good, because no backup is configured.
+	// Required for that combination.
+	// +optional
+	ConfirmDeletionWithoutBackup bool `json:"confirmDeletionWithoutBackup,omitempty"`
 
 	// DeletionPolicy overrides spec.deletionPolicy for the database: Delete drops
 	// the database while keeping a retained namespace. Retain is not possible when
@@ -338,6 +355,38 @@ type BackupSpec struct {
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]+://[^\s]+$`
 	DestinationPath string `json:"destinationPath,omitempty"`
+
+	// ServerName is the name the database archives its WAL and backups under in
+	// the object store. Defaults to "postgres". A database restored from its own
+	// tenant's path must archive under a new name (for example "postgres-2"):
+	// the plugin refuses to archive into a location that holds another
+	// cluster's WAL.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	ServerName string `json:"serverName,omitempty"`
+}
+
+// RestoreSpec names the backup a new database is recovered from.
+type RestoreSpec struct {
+	// DestinationPath is where in the object store the backups are. Defaults to
+	// this tenant's own backup path.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]+://[^\s]+$`
+	DestinationPath string `json:"destinationPath,omitempty"`
+
+	// ServerName is the name the backed-up cluster archived under. Defaults to
+	// "postgres", the name of every tenant's cluster.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	ServerName string `json:"serverName,omitempty"`
+
+	// TargetTime recovers to this point in time (RFC 3339) instead of the end of
+	// the archive.
+	// +optional
+	TargetTime *metav1.Time `json:"targetTime,omitempty"`
 }
 
 // SecretsSpec makes values stored under the tenant's Vault path available as
@@ -508,9 +557,18 @@ type DatabaseStatus struct {
 	// +optional
 	ReadyInstances int32 `json:"readyInstances,omitempty"`
 
+	// Phase is CloudNativePG's phase of the cluster, for example "Cluster in
+	// healthy state".
+	// +optional
+	Phase string `json:"phase,omitempty"`
+
 	// LastSuccessfulBackup is when the last backup completed.
 	// +optional
 	LastSuccessfulBackup *metav1.Time `json:"lastSuccessfulBackup,omitempty"`
+
+	// LastFailedBackup is when the last backup failed.
+	// +optional
+	LastFailedBackup *metav1.Time `json:"lastFailedBackup,omitempty"`
 }
 
 // Tenant is one customer of the platform: an isolated namespace with quotas

@@ -223,6 +223,18 @@ func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 			manifest: tenant("t", "  deletionPolicy: Delete\n  database:\n    storage: {size: 1Gi}\n    deletionPolicy: Retain\n"),
 			want:     []string{"spec.database.deletionPolicy", "Retain is impossible when spec.deletionPolicy is Delete"},
 		},
+		"deleting an unbacked-up database without confirmation": {
+			manifest: tenant("t", "  deletionPolicy: Delete\n  database:\n    storage: {size: 1Gi}\n"),
+			want:     []string{"spec.database.confirmDeletionWithoutBackup", "needs spec.database.confirmDeletionWithoutBackup: true"},
+		},
+		"restoring a shared database": {
+			manifest: tenant("t", "  database:\n    mode: Shared\n    restore: {serverName: old}\n"),
+			want:     []string{"spec.database.restore", "restore applies to a Dedicated database only"},
+		},
+		"restore target that is not a time": {
+			manifest: tenant("t", "  database:\n    storage: {size: 1Gi}\n    restore: {targetTime: yesterday}\n"),
+			want:     []string{"spec.database.restore.targetTime", "date-time"},
+		},
 		"vault path escaping the tenant": {
 			manifest: tenant("t", "  secrets:\n    vaultPath: tenants/../other\n"),
 			want:     []string{"spec.secrets.vaultPath", "should match"},
@@ -334,6 +346,16 @@ func TestInvalidUpdatesAreRejected(t *testing.T) {
 			before: "  database:\n    storage: {size: 10Gi, storageClassName: fast}\n",
 			after:  "  database:\n    storage: {size: 10Gi, storageClassName: slow}\n",
 			want:   []string{"spec.database.storage.storageClassName", "is immutable"},
+		},
+		"removing the database": {
+			before: "  database:\n    storage: {size: 10Gi}\n",
+			after:  "  displayName: no more database\n",
+			want:   []string{"spec.database", "cannot be removed once set"},
+		},
+		"restoring an existing database": {
+			before: "  database:\n    storage: {size: 10Gi}\n",
+			after:  "  database:\n    storage: {size: 10Gi}\n    restore: {serverName: postgres}\n",
+			want:   []string{"spec.database.restore", "restore can be set only when the database is created"},
 		},
 		"moving the Vault path": {
 			before: "  secrets:\n    vaultPath: tenants/acme\n",

@@ -33,6 +33,43 @@ type Config struct {
 	// Roles are the tenant roles that may be granted, each mapped to the ClusterRole it binds.
 	// The defaults are admin, developer and viewer; a platform may add its own.
 	Roles map[string]string `json:"roles,omitempty"`
+
+	// Database configures the tenants' PostgreSQL databases.
+	Database Database `json:"database,omitempty"`
+}
+
+// Database configures how tenant databases are run by CloudNativePG.
+type Database struct {
+	// ImageRepository holds the PostgreSQL images; the tenant's major version is the tag.
+	ImageRepository string `json:"imageRepository,omitempty"`
+	// ImageCatalog, when set, names a ClusterImageCatalog to take images from instead.
+	ImageCatalog string `json:"imageCatalog,omitempty"`
+	// DefaultInstances is the number of instances of a Tenant that sets none.
+	DefaultInstances int32 `json:"defaultInstances,omitempty"`
+	// PodAntiAffinityType is "required" (instances never share a node) or "preferred".
+	PodAntiAffinityType string `json:"podAntiAffinityType,omitempty"`
+	// AllowedParameters are the PostgreSQL parameters a Tenant may set.
+	AllowedParameters []string `json:"allowedParameters,omitempty"`
+	// EnablePodMonitor asks CloudNativePG for a PodMonitor per cluster (Prometheus Operator).
+	EnablePodMonitor bool `json:"enablePodMonitor,omitempty"`
+	// Shared names the cluster that Shared-mode tenants get a database on.
+	Shared *SharedCluster `json:"shared,omitempty"`
+	// Backup is the platform's backup destination.
+	Backup *BackupTemplate `json:"backup,omitempty"`
+}
+
+// SharedCluster is a CloudNativePG Cluster shared by many tenants.
+type SharedCluster struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+}
+
+// BackupTemplate is the platform-level template of every tenant's Barman Cloud ObjectStore.
+type BackupTemplate struct {
+	// ObjectStore is the ObjectStore's spec.configuration (barmancloud.cnpg.io/v1): destination,
+	// endpoint, credentials, compression. Its destinationPath is a prefix: each tenant's backups
+	// go under "<destinationPath>/<tenant>".
+	ObjectStore map[string]any `json:"objectStore"`
 }
 
 // Limits are container defaults for a LimitRange.
@@ -77,6 +114,17 @@ func Default() Config {
 			"developer": "tenant-developer",
 			"viewer":    "tenant-viewer",
 		},
+		Database: Database{
+			ImageRepository:     "ghcr.io/cloudnative-pg/postgresql",
+			DefaultInstances:    3,
+			PodAntiAffinityType: "required",
+			AllowedParameters: []string{
+				"work_mem", "maintenance_work_mem", "max_connections", "shared_buffers",
+				"effective_cache_size", "random_page_cost", "effective_io_concurrency",
+				"statement_timeout", "idle_in_transaction_session_timeout", "lock_timeout",
+				"log_min_duration_statement", "timezone", "default_statistics_target",
+			},
+		},
 	}
 }
 
@@ -113,6 +161,25 @@ func (c Config) Validate() error {
 		case "", "cluster-admin", "admin", "edit", "view", "system:masters":
 			errs = append(errs, fmt.Errorf("roles.%s: %q cannot be a tenant role's ClusterRole; use a dedicated least-privilege ClusterRole", role, clusterRole))
 		}
+	}
+	switch c.Database.PodAntiAffinityType {
+	case "required", "preferred":
+	default:
+		errs = append(errs, fmt.Errorf("database.podAntiAffinityType %q must be required or preferred", c.Database.PodAntiAffinityType))
+	}
+	if c.Database.ImageRepository == "" && c.Database.ImageCatalog == "" {
+		errs = append(errs, errors.New("database needs an imageRepository or an imageCatalog"))
+	}
+	if b := c.Database.Backup; b != nil {
+		if p, _ := b.ObjectStore["destinationPath"].(string); p == "" {
+			errs = append(errs, errors.New("database.backup.objectStore.destinationPath is required"))
+		}
+		if _, ok := b.ObjectStore["serverName"]; ok {
+			errs = append(errs, errors.New("database.backup.objectStore.serverName must be left empty: the plugin takes the server name as a parameter"))
+		}
+	}
+	if s := c.Database.Shared; s != nil && (s.Name == "" || s.Namespace == "") {
+		errs = append(errs, errors.New("database.shared needs both name and namespace"))
 	}
 	return errors.Join(errs...)
 }
