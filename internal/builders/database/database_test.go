@@ -1,0 +1,129 @@
+package database
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/builders"
+	"github.com/tenantctl/tenant-operator/internal/config"
+)
+
+func testConfig() config.Config {
+	cfg := config.Default()
+	cfg.Database.Backup = &config.BackupTemplate{ObjectStore: map[string]any{
+		"destinationPath": "s3://platform-backups/tenants/",
+		"endpointURL":     "https://s3.example",
+		"s3Credentials": map[string]any{
+			"accessKeyId":     map[string]any{"name": "backup-credentials", "key": "ACCESS_KEY_ID"},
+			"secretAccessKey": map[string]any{"name": "backup-credentials", "key": "ACCESS_SECRET_KEY"},
+		},
+		"wal": map[string]any{"compression": "gzip"},
+	}}
+	cfg.Database.Shared = &config.SharedCluster{Name: "shared-pg", Namespace: "shared-db"}
+	return cfg
+}
+
+func acme(db *tenancyv1alpha1.DatabaseSpec) *tenancyv1alpha1.Tenant {
+	if db.Mode == "" {
+		db.Mode = tenancyv1alpha1.DatabaseDedicated
+	}
+	if db.PostgresVersion == 0 && db.Mode == tenancyv1alpha1.DatabaseDedicated {
+		db.PostgresVersion = 17
+	}
+	return &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme-corp", UID: "0000-acme"},
+		Spec: tenancyv1alpha1.TenantSpec{Database: db}}
+}
+
+func storage(size string) *tenancyv1alpha1.StorageSpec {
+	return &tenancyv1alpha1.StorageSpec{Size: resource.MustParse(size)}
+}
+
+func TestDedicatedGolden(t *testing.T) {
+	target := metav1.NewTime(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	cases := map[string]struct {
+		db       *tenancyv1alpha1.DatabaseSpec // the Tenant's spec.database (after API defaults)
+		catalog  string                        // the configured ClusterImageCatalog, if any
+		retained bool                          // built for a Tenant deleted with Retain
+	}{
+		"dedicated-minimal": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi")}},
+		"dedicated-full": {db: &tenancyv1alpha1.DatabaseSpec{
+			Instances: ptr.To[int32](3), PostgresVersion: 16, Storage: &tenancyv1alpha1.StorageSpec{Size: resource.MustParse("50Gi"), StorageClassName: ptr.To("fast")},
+			Resources:  &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")}},
+			Parameters: map[string]string{"work_mem": "64MB", "max_connections": "200"},
+			Backup:     &tenancyv1alpha1.BackupSpec{Schedule: "0 0 2 * * *", RetentionPolicy: "30d"},
+		}},
+		"dedicated-image-catalog": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi")}, catalog: "postgresql-standard"},
+		"restore-own-path": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi"),
+			Backup:  &tenancyv1alpha1.BackupSpec{Schedule: "@daily", RetentionPolicy: "8w", ServerName: "postgres-2"},
+			Restore: &tenancyv1alpha1.RestoreSpec{TargetTime: &target}}},
+		"restore-elsewhere": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi"),
+			Restore: &tenancyv1alpha1.RestoreSpec{DestinationPath: "s3://old-backups/acme", ServerName: "acme-db"}}},
+		"dedicated-retained": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi"),
+			Backup: &tenancyv1alpha1.BackupSpec{Schedule: "@daily", RetentionPolicy: "30d"}}, retained: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Database.ImageCatalog = tc.catalog
+			tnt := acme(tc.db)
+			if msg, ok := Validate(tnt, cfg); !ok {
+				t.Fatalf("the golden case is invalid: %s", msg)
+			}
+			var objs []any
+			for _, o := range ObjectStores(tnt, "tenant-acme-corp", cfg, tc.retained) {
+				objs = append(objs, o.Object)
+			}
+			objs = append(objs, Cluster(tnt, "tenant-acme-corp", cfg, tc.retained))
+			if sb := ScheduledBackup(tnt, "tenant-acme-corp", tc.retained); sb != nil {
+				objs = append(objs, sb)
+			}
+			builders.Golden(t, name, objs...)
+		})
+	}
+}
+
+func TestSharedGolden(t *testing.T) {
+	cfg := testConfig()
+	tnt := acme(&tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared})
+	role, db, np := SharedObjects(tnt, "tenant-acme-corp", cfg, false)
+	creds := TenantCredentials(tnt, "tenant-acme-corp", cfg, "not-a-real-password")
+	builders.Golden(t, "shared", role, db, np, creds, FinalBackup(tnt, "tenant-acme-corp"))
+}
+
+func TestValidate(t *testing.T) {
+	noBackups := testConfig()
+	noBackups.Database.Backup = nil
+	noShared := testConfig()
+	noShared.Database.Shared = nil
+	cases := map[string]struct {
+		db      *tenancyv1alpha1.DatabaseSpec // the Tenant's spec.database
+		cfg     config.Config                 // the operator configuration
+		wantErr string                        // fragment of the refusal; "" when acceptable
+	}{
+		"allowed parameters":                   {db: &tenancyv1alpha1.DatabaseSpec{Parameters: map[string]string{"work_mem": "4MB"}}, cfg: testConfig()},
+		"parameter off the allowlist":          {db: &tenancyv1alpha1.DatabaseSpec{Parameters: map[string]string{"shared_preload_libraries": "x", "fsync": "off"}}, cfg: testConfig(), wantErr: "fsync, shared_preload_libraries not allowed"},
+		"shared without a shared cluster":      {db: &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared}, cfg: noShared, wantErr: "names no shared cluster"},
+		"backup without an object store":       {db: &tenancyv1alpha1.DatabaseSpec{Backup: &tenancyv1alpha1.BackupSpec{}}, cfg: noBackups, wantErr: "no backup object store"},
+		"restore with nowhere to restore from": {db: &tenancyv1alpha1.DatabaseSpec{Restore: &tenancyv1alpha1.RestoreSpec{}}, cfg: testConfig(), wantErr: "no destinationPath"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			msg, ok := Validate(acme(tc.db), tc.cfg)
+			if (tc.wantErr == "") != ok {
+				t.Fatalf("Validate = (%q, %v)", msg, ok)
+			}
+			if tc.wantErr != "" && !contains(msg, tc.wantErr) {
+				t.Errorf("message %q does not contain %q", msg, tc.wantErr)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
