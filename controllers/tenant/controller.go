@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -48,6 +49,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenant-admin;tenant-developer;tenant-viewer
+// +kubebuilder:rbac:groups=postgresql.cnpg.io,resources=clusters;scheduledbackups;backups;databases;databaseroles,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=barmancloud.cnpg.io,resources=objectstores,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
 
 // Reconcile brings one Tenant towards its spec and reports what it observed in status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
@@ -84,14 +88,14 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) error {
 	if err := r.reconcileNamespace(ctx, s); err != nil || !s.namespace.ok() {
 		return phaseError("namespace", err)
 	}
-	isolationErr := r.reconcileIsolation(ctx, s)
-	if isolationErr == nil {
-		if err := r.reconcileAccess(ctx, s); err != nil {
-			return phaseError("access", err)
-		}
-	} else {
+	if err := r.reconcileIsolation(ctx, s); err != nil {
 		s.access = waiting(tenancyv1alpha1.ReasonWaitingForIsolation, "access is granted once the isolation is in force")
-		return phaseError("isolation", isolationErr)
+		s.database = waiting(tenancyv1alpha1.ReasonWaitingForIsolation, "the database is created once the isolation is in force")
+		return phaseError("isolation", err)
+	}
+	// Access and the database are independent: a failure in one does not hold up the other.
+	if err := errors.Join(phaseError("access", r.reconcileAccess(ctx, s)), phaseError("database", r.reconcileDatabase(ctx, s))); err != nil {
+		return err
 	}
 	if err := r.prune(ctx, s); err != nil {
 		return phaseError("prune", err)
@@ -133,6 +137,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 func ManagedKinds() []client.Object {
 	return []client.Object{
 		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &networkingv1.NetworkPolicy{},
-		&rbacv1.RoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{},
+		&rbacv1.RoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{}, &corev1.Secret{},
+		&cnpgv1.Cluster{}, &cnpgv1.ScheduledBackup{}, &cnpgv1.Backup{}, &cnpgv1.Database{}, &cnpgv1.DatabaseRole{},
 	}
 }

@@ -37,6 +37,18 @@ func (r *Reconciler) finalize(ctx context.Context, s *scope) error {
 		return phaseError("deletion", err)
 	}
 
+	if state == nsOwned {
+		// The database's own policy first: a final backup must complete before anything is deleted.
+		done, err := r.finalizeDatabase(ctx, s)
+		if err != nil {
+			s.deletion = failed(tenancyv1alpha1.ReasonDeleting, "database: "+err.Error())
+			return phaseError("deletion", err)
+		}
+		if !done {
+			return nil // the Backup's status change brings the Tenant back here
+		}
+	}
+
 	switch {
 	case t.Spec.DeletionPolicy == tenancyv1alpha1.DeletionPolicyDelete && (state == nsOwned || state == nsTerminating):
 		s.deletion = failed(tenancyv1alpha1.ReasonDeletingNamespace, fmt.Sprintf("waiting for namespace %s to be deleted", name))

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 
+	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/builders/access"
+	"github.com/tenantctl/tenant-operator/internal/builders/database"
 	"github.com/tenantctl/tenant-operator/internal/builders/isolation"
 )
 
@@ -154,12 +157,16 @@ func (r *Reconciler) reconcileAccess(ctx context.Context, s *scope) error {
 func (r *Reconciler) applyAll(ctx context.Context, s *scope, objs []client.Object) error {
 	var errs []error
 	for _, obj := range objs {
-		s.markKept(obj)
-		if _, err := r.Applier.Apply(ctx, obj); err != nil {
+		if _, err := r.applyOne(ctx, s, obj); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (r *Reconciler) applyOne(ctx context.Context, s *scope, obj client.Object) (bool, error) {
+	s.markKept(obj)
+	return r.Applier.Apply(ctx, obj)
 }
 
 // prune removes what the tenant no longer wants: a binding for an owner list that became empty, an
@@ -171,9 +178,14 @@ func (r *Reconciler) prune(ctx context.Context, s *scope) error {
 	}
 	sel := client.MatchingLabels{tenancyv1alpha1.LabelTenant: s.tenant.Name}
 	var errs []error
+	objectStores := &unstructured.UnstructuredList{}
+	objectStores.SetGroupVersionKind(database.ObjectStoreListGVK)
+	// Never pruned: namespaces, database Clusters and Databases, and credentials Secrets. Losing a
+	// customer's data must take an explicit deletion, never a spec edit.
 	for _, list := range []client.ObjectList{
 		&corev1.ResourceQuotaList{}, &corev1.LimitRangeList{}, &networkingv1.NetworkPolicyList{},
 		&rbacv1.RoleBindingList{}, &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{},
+		&cnpgv1.ScheduledBackupList{}, objectStores,
 	} {
 		if _, err := r.Applier.Prune(ctx, list, sel, s.kept(list)); err != nil {
 			errs = append(errs, err)

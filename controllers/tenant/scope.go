@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -21,7 +22,10 @@ type scope struct {
 	namespace     outcome
 	isolation     outcome
 	access        outcome
+	database      outcome
 	deletion      outcome
+
+	databaseStatus *tenancyv1alpha1.DatabaseStatus
 
 	suspended bool
 	invalid   bool // the spec cannot be acted on until it changes
@@ -34,16 +38,26 @@ func newScope(t *tenancyv1alpha1.Tenant) *scope {
 	return &scope{tenant: t, before: t.DeepCopy(), keep: map[string]map[string]bool{}}
 }
 
+// markKept records that obj was applied in this pass, so pruning keeps it.
 func (s *scope) markKept(obj client.Object) {
-	kind := reflect.TypeOf(obj).Elem().Name()
+	kind := kindOf(obj)
 	if s.keep[kind] == nil {
 		s.keep[kind] = map[string]bool{}
 	}
 	s.keep[kind][apply.Name(obj)] = true
 }
 
+// kept is the set of names of list's kind applied in this pass.
 func (s *scope) kept(list client.ObjectList) map[string]bool {
-	return s.keep[strings.TrimSuffix(reflect.TypeOf(list).Elem().Name(), "List")]
+	return s.keep[strings.TrimSuffix(kindOf(list), "List")]
+}
+
+// kindOf names an object's kind: from its GVK when it is unstructured, else from its Go type.
+func kindOf(obj runtime.Object) string {
+	if u, ok := obj.(interface{ GetKind() string }); ok && u.GetKind() != "" {
+		return u.GetKind()
+	}
+	return reflect.TypeOf(obj).Elem().Name()
 }
 
 // outcome is one area's observed state; the zero value is "not observed in this pass".

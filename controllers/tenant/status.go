@@ -28,6 +28,8 @@ var degradedReasons = map[string]bool{
 	tenancyv1alpha1.ReasonNamespaceConflict: true,
 	tenancyv1alpha1.ReasonInvalidSpec:       true,
 	tenancyv1alpha1.ReasonApplyFailed:       true,
+	reasonBackupFailing:                     true,
+	reasonFinalBackupFailed:                 true,
 }
 
 // computeStatus turns the observations of one pass into the Tenant's status. It is pure: the same
@@ -71,7 +73,7 @@ func computeStatus(s *scope, complete bool) {
 		tenancyv1alpha1.ConditionNamespaceReady: nsOutcome,
 		tenancyv1alpha1.ConditionIsolationReady: dependent(s.isolation),
 		tenancyv1alpha1.ConditionRBACReady:      dependent(s.access),
-		tenancyv1alpha1.ConditionDatabaseReady:  notYetManaged(t.Spec.Database != nil, "databases"),
+		tenancyv1alpha1.ConditionDatabaseReady:  dependent(s.database),
 		tenancyv1alpha1.ConditionSecretsReady:   notYetManaged(t.Spec.Secrets != nil, "Vault-backed secrets"),
 	}
 	var notReady []string
@@ -103,6 +105,9 @@ func computeStatus(s *scope, complete bool) {
 	}
 	if nsOutcome.ok() {
 		t.Status.Namespace = s.namespaceName
+	}
+	if s.database.observed() {
+		t.Status.Database = s.databaseStatus
 	}
 	if complete {
 		t.Status.ObservedGeneration = gen

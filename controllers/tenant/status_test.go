@@ -28,19 +28,31 @@ func TestComputeStatus(t *testing.T) {
 		"all areas ready": {
 			observe: func(s *scope) {
 				s.namespace, s.isolation, s.access = ready("ns"), ready("iso"), ready("rbac")
+				s.database = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "none")
 			},
 			complete:  true,
 			wantReady: metav1.ConditionTrue, wantWhy: tenancyv1alpha1.ReasonReady,
 			wantPhase: tenancyv1alpha1.TenantReady, wantGen: 3,
 		},
-		"a database this version cannot provision keeps Ready unknown": {
+		"a database still starting keeps the tenant provisioning": {
 			spec: tenancyv1alpha1.TenantSpec{Database: &tenancyv1alpha1.DatabaseSpec{}},
 			observe: func(s *scope) {
 				s.namespace, s.isolation, s.access = ready("ns"), ready("iso"), ready("rbac")
+				s.database = failed(reasonClusterNotReady, "1 of 3 instances ready")
 			},
 			complete:  true,
-			wantReady: metav1.ConditionUnknown, wantWhy: tenancyv1alpha1.ReasonReconciling,
+			wantReady: metav1.ConditionFalse, wantWhy: tenancyv1alpha1.ReasonNotReady,
 			wantPhase: tenancyv1alpha1.TenantProvisioning, wantGen: 3,
+		},
+		"failing backups degrade the tenant": {
+			spec: tenancyv1alpha1.TenantSpec{Database: &tenancyv1alpha1.DatabaseSpec{}},
+			observe: func(s *scope) {
+				s.namespace, s.isolation, s.access = ready("ns"), ready("iso"), ready("rbac")
+				s.database = failed(reasonBackupFailing, "last backup failed")
+			},
+			complete:  true,
+			wantReady: metav1.ConditionFalse, wantWhy: tenancyv1alpha1.ReasonNotReady,
+			wantPhase: tenancyv1alpha1.TenantDegraded, wantGen: 3,
 		},
 		"namespace conflict degrades and dependents wait": {
 			observe: func(s *scope) {

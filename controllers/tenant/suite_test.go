@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -33,6 +34,9 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/operator"
 	"github.com/tenantctl/tenant-operator/internal/testenv"
 )
+
+// sharedDBNamespace holds the platform's shared CloudNativePG cluster.
+const sharedDBNamespace = "shared-db"
 
 var (
 	env        *testenv.Environment
@@ -87,6 +91,17 @@ func run(m *testing.M) (int, error) {
 	opConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &recordingTransport{next: rt, rec: writes} })
 	cfg := config.Default()
 	cfg.TrustedNamespaces = []string{"monitoring", "cnpg-system"}
+	cfg.Database.Backup = &config.BackupTemplate{ObjectStore: map[string]any{
+		"destinationPath": "s3://platform-backups/tenants",
+		"s3Credentials": map[string]any{
+			"accessKeyId":     map[string]any{"name": "backup-credentials", "key": "ACCESS_KEY_ID"},
+			"secretAccessKey": map[string]any{"name": "backup-credentials", "key": "ACCESS_SECRET_KEY"},
+		},
+	}}
+	cfg.Database.Shared = &config.SharedCluster{Name: "shared-pg", Namespace: sharedDBNamespace}
+	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sharedDBNamespace}}); err != nil {
+		return 0, err
+	}
 	mgr, err := operator.New(opConfig, operator.Options{
 		MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 4, Config: cfg,
 	})

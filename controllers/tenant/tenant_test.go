@@ -175,10 +175,12 @@ func TestSteadyStateIssuesNoWrites(t *testing.T) {
 	createTenant(t, &tenancyv1alpha1.Tenant{
 		ObjectMeta: metav1.ObjectMeta{Name: "steady"},
 		Spec: tenancyv1alpha1.TenantSpec{
-			Owners: []tenancyv1alpha1.Subject{owner("User", "sam")},
+			Database: dedicated(true),
+			Owners:   []tenancyv1alpha1.Subject{owner("User", "sam")},
 			SSO:    &tenancyv1alpha1.SSOSpec{Groups: []tenancyv1alpha1.SSOGroupMapping{{Group: "steady-viewers", Role: "viewer"}}},
 		},
 	})
+	markClusterHealthy(t, "tenant-steady", nil) // stand-in for CloudNativePG
 	tnt := waitForReady(t, "steady")
 	// An annotation change wakes the controller without changing the spec.
 	poke := func(i int) {
@@ -221,7 +223,8 @@ func resourceVersions(t *testing.T, namespace, tenant string) map[string]string 
 	out := map[string]string{}
 	sel := client.MatchingLabels{tenancyv1alpha1.LabelTenant: tenant}
 	for _, list := range []client.ObjectList{&corev1.NamespaceList{}, &corev1.ResourceQuotaList{}, &corev1.LimitRangeList{},
-		&networkingv1.NetworkPolicyList{}, &rbacv1.RoleBindingList{}, &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{}} {
+		&networkingv1.NetworkPolicyList{}, &rbacv1.RoleBindingList{}, &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{},
+		&cnpgv1.ClusterList{}, &cnpgv1.ScheduledBackupList{}} {
 		if err := admin.List(ctx, list, sel); err != nil {
 			t.Fatal(err)
 		}
@@ -230,8 +233,8 @@ func resourceVersions(t *testing.T, namespace, tenant string) map[string]string 
 			out[fmt.Sprintf("%T %s/%s", o, o.GetNamespace(), o.GetName())] = o.GetResourceVersion()
 		}
 	}
-	if len(out) < 7 {
-		t.Fatalf("expected at least 7 managed objects for %s, found %v", tenant, out)
+	if len(out) < 9 {
+		t.Fatalf("expected at least 9 managed objects for %s, found %v", tenant, out)
 	}
 	_ = namespace
 	return out

@@ -1,0 +1,276 @@
+package tenant
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/builders/database"
+)
+
+// Reasons of the database area.
+const (
+	reasonClusterNotReady   = "ClusterNotReady"
+	reasonDatabaseNotReady  = "DatabaseNotReady"
+	reasonBackupFailing     = "BackupFailing"
+	reasonFinalBackup       = "FinalBackupRunning"
+	reasonFinalBackupFailed = "FinalBackupFailed"
+)
+
+// databaseObjects are what the tenant's database needs, in the tenant namespace (Dedicated) or in
+// the shared cluster's namespace (Shared). The credentials Secrets are handled apart: they are
+// never re-applied from a builder.
+func (r *Reconciler) databaseObjects(s *scope, retained bool) []client.Object {
+	t, ns := s.tenant, s.namespaceName
+	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
+		role, db, np := database.SharedObjects(t, ns, r.Config, retained)
+		return []client.Object{role, db, np}
+	}
+	var objs []client.Object
+	for _, o := range database.ObjectStores(t, ns, r.Config, retained) {
+		objs = append(objs, o)
+	}
+	objs = append(objs, database.Cluster(t, ns, r.Config, retained))
+	if sb := database.ScheduledBackup(t, ns, retained); sb != nil {
+		objs = append(objs, sb)
+	}
+	return objs
+}
+
+func (r *Reconciler) reconcileDatabase(ctx context.Context, s *scope) error {
+	t := s.tenant
+	if t.Spec.Database == nil {
+		s.database = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "the spec requests none")
+		return nil
+	}
+	if msg, ok := database.Validate(t, r.Config); !ok {
+		s.database = failed(tenancyv1alpha1.ReasonInvalidSpec, msg)
+		s.invalid = true
+		return nil
+	}
+	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
+		if err := r.ensureSharedCredentials(ctx, s); err != nil {
+			s.database = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
+			return err
+		}
+	}
+	if err := r.applyAll(ctx, s, r.databaseObjects(s, false)); err != nil {
+		s.database = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
+		return err
+	}
+	return r.observeDatabase(ctx, s)
+}
+
+// ensureSharedCredentials creates the tenant's credentials Secret once, with a generated password,
+// and copies its current username and password to the shared cluster's namespace for the
+// DatabaseRole. The tenant's Secret is the one source of the password: rotating it means editing
+// that Secret, and the operator never overwrites it.
+func (r *Reconciler) ensureSharedCredentials(ctx context.Context, s *scope) error {
+	t := s.tenant
+	src := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: s.namespaceName, Name: database.SharedCredentialsName}
+	switch err := r.Client.Get(ctx, key, src); {
+	case apierrors.IsNotFound(err):
+		password, err := generatePassword()
+		if err != nil {
+			return err
+		}
+		src = database.TenantCredentials(t, s.namespaceName, r.Config, password)
+		if err := r.Client.Create(ctx, src); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create Secret %s/%s: %w", key.Namespace, key.Name, err)
+		}
+		if err := r.APIReader.Get(ctx, key, src); err != nil {
+			return fmt.Errorf("read Secret %s/%s: %w", key.Namespace, key.Name, err)
+		}
+	case err != nil:
+		return fmt.Errorf("get Secret %s/%s: %w", key.Namespace, key.Name, err)
+	}
+	s.markKept(src)
+	_, err := r.applyOne(ctx, s, database.SharedCredentials(t, r.Config, src.Data, false))
+	return err
+}
+
+func generatePassword() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("generate a password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// observeDatabase mirrors CloudNativePG's view of the database into the Tenant's status.
+func (r *Reconciler) observeDatabase(ctx context.Context, s *scope) error {
+	t := s.tenant
+	rw, ro := database.Services(t, s.namespaceName, r.Config)
+	st := &tenancyv1alpha1.DatabaseStatus{
+		Mode: t.Spec.Database.Mode, ReadWriteService: rw, ReadOnlyService: ro, DatabaseName: database.Name(t),
+	}
+	s.databaseStatus = st
+	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
+		st.CredentialsSecret = database.SharedCredentialsName
+		db := &cnpgv1.Database{}
+		err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.Config.Database.Shared.Namespace, Name: "tenant-" + t.Name}, db)
+		if client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		s.database = sharedDatabaseOutcome(db, err == nil)
+		return nil
+	}
+	st.CredentialsSecret = database.AppSecretName
+	cluster := &cnpgv1.Cluster{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.namespaceName, Name: database.ClusterName}, cluster)
+	if client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	if err == nil {
+		st.Phase = cluster.Status.Phase
+		st.ReadyInstances = int32(cluster.Status.ReadyInstances)
+		st.LastSuccessfulBackup = parseTime(cluster.Status.LastSuccessfulBackup)
+		st.LastFailedBackup = parseTime(cluster.Status.LastFailedBackup)
+	}
+	s.database = clusterOutcome(cluster, err == nil, t.Spec.Database.Backup != nil)
+	return nil
+}
+
+// clusterOutcome is DatabaseReady for a dedicated cluster: True when every instance is ready and
+// CloudNativePG reports the cluster healthy, False with CloudNativePG's phase otherwise, and False
+// when backups are configured and the last one failed after the last success (an unbacked-up
+// database is not ready, whatever it serves).
+func clusterOutcome(c *cnpgv1.Cluster, exists, backups bool) outcome {
+	if !exists {
+		return failed(reasonClusterNotReady, "the CloudNativePG Cluster is being created")
+	}
+	st := c.Status
+	if st.Phase != cnpgv1.PhaseHealthy || st.ReadyInstances < c.Spec.Instances {
+		phase := st.Phase
+		if phase == "" {
+			phase = "not reported yet"
+		}
+		return failed(reasonClusterNotReady, fmt.Sprintf("%d of %d instances ready; CloudNativePG phase: %s", st.ReadyInstances, c.Spec.Instances, phase))
+	}
+	if backups {
+		lastOK, lastFailed := parseTime(st.LastSuccessfulBackup), parseTime(st.LastFailedBackup)
+		if lastFailed != nil && (lastOK == nil || lastFailed.After(lastOK.Time)) {
+			return failed(reasonBackupFailing, "the database serves, but its last backup failed (see status.database.lastFailedBackup and the Backup objects)")
+		}
+	}
+	return ready(fmt.Sprintf("%d of %d instances ready", st.ReadyInstances, c.Spec.Instances))
+}
+
+// sharedDatabaseOutcome is DatabaseReady for a database on the shared cluster.
+func sharedDatabaseOutcome(db *cnpgv1.Database, exists bool) outcome {
+	switch {
+	case !exists || db.Status.Applied == nil:
+		return failed(reasonDatabaseNotReady, "waiting for CloudNativePG to create the database on the shared cluster")
+	case !*db.Status.Applied:
+		return failed(reasonDatabaseNotReady, "CloudNativePG could not create the database: "+db.Status.Message)
+	}
+	return ready("the database exists on the shared cluster")
+}
+
+func parseTime(s string) *metav1.Time {
+	if s == "" {
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil
+	}
+	mt := metav1.NewTime(t)
+	return &mt
+}
+
+// effectiveDatabasePolicy is the database's deletion policy: its own, else the Tenant's.
+func effectiveDatabasePolicy(t *tenancyv1alpha1.Tenant) tenancyv1alpha1.DeletionPolicy {
+	if p := t.Spec.Database.DeletionPolicy; p != "" {
+		return p
+	}
+	if t.Spec.DeletionPolicy == "" {
+		return tenancyv1alpha1.DeletionPolicyRetain
+	}
+	return t.Spec.DeletionPolicy
+}
+
+// finalizeDatabase carries out the database's deletion policy. It reports done=false while it
+// must wait (a final backup running) or is blocked (a final backup failed).
+//
+// Retain: the database objects stay, their owner references to the Tenant removed.
+// Delete with backups configured: an on-demand final Backup is taken first and must complete.
+// Delete: the Cluster is deleted (under a retained namespace) or goes with the namespace; on the
+// shared cluster, the Database and DatabaseRole objects are deleted while PostgreSQL keeps the data
+// (reclaim policy retain).
+func (r *Reconciler) finalizeDatabase(ctx context.Context, s *scope) (bool, error) {
+	t := s.tenant
+	if t.Spec.Database == nil {
+		return true, nil
+	}
+	if effectiveDatabasePolicy(t) == tenancyv1alpha1.DeletionPolicyRetain {
+		return true, r.applyAll(ctx, s, r.databaseObjects(s, true))
+	}
+	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
+		for _, obj := range r.databaseObjects(s, false) {
+			if _, err := r.Applier.Delete(ctx, obj); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if t.Spec.Database.Backup != nil {
+		done, err := r.finalBackup(ctx, s)
+		if !done || err != nil {
+			return false, err
+		}
+	}
+	if t.Spec.DeletionPolicy == tenancyv1alpha1.DeletionPolicyRetain {
+		// The namespace stays: delete the database itself.
+		for _, obj := range r.databaseObjects(s, false) {
+			if _, err := r.Applier.Delete(ctx, obj); err != nil {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// finalBackup takes the on-demand backup before deletion and reports whether it completed.
+func (r *Reconciler) finalBackup(ctx context.Context, s *scope) (bool, error) {
+	cluster := &cnpgv1.Cluster{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.namespaceName, Name: database.ClusterName}, cluster)
+	if apierrors.IsNotFound(err) {
+		return true, nil // no cluster, no data to back up
+	}
+	if err != nil {
+		return false, err
+	}
+	backup := &cnpgv1.Backup{}
+	key := client.ObjectKey{Namespace: s.namespaceName, Name: database.FinalBackupName}
+	switch err := r.Client.Get(ctx, key, backup); {
+	case apierrors.IsNotFound(err):
+		if err := r.Client.Create(ctx, database.FinalBackup(s.tenant, s.namespaceName)); err != nil && !apierrors.IsAlreadyExists(err) {
+			return false, fmt.Errorf("create the final Backup: %w", err)
+		}
+		s.deletion = failed(reasonFinalBackup, "taking a final backup (Backup "+database.FinalBackupName+") before deleting the database")
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	switch backup.Status.Phase {
+	case cnpgv1.BackupPhaseCompleted:
+		return true, nil
+	case cnpgv1.BackupPhaseFailed:
+		s.deletion = failed(reasonFinalBackupFailed, "the final backup failed, so the database is kept: fix the cause and delete Backup "+
+			database.FinalBackupName+" to take it again, or set spec.database.deletionPolicy: Retain")
+		return false, nil
+	}
+	s.deletion = failed(reasonFinalBackup, "taking a final backup (Backup "+database.FinalBackupName+") before deleting the database")
+	return false, nil
+}

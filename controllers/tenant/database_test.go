@@ -1,0 +1,318 @@
+package tenant_test
+
+// CloudNativePG cannot run here (no container runtime): where a test needs CNPG's view of a
+// Cluster, Database or Backup, it writes that status itself, standing in for the CNPG operator,
+// and says so. Everything the operator creates is created in the real apiserver, so CNPG's own CRD
+// schemas and CEL rules accept or refuse it.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/testenv"
+)
+
+func dedicated(backup bool) *tenancyv1alpha1.DatabaseSpec {
+	db := &tenancyv1alpha1.DatabaseSpec{
+		Mode: tenancyv1alpha1.DatabaseDedicated, PostgresVersion: 17, Instances: ptr.To[int32](2),
+		Storage:    &tenancyv1alpha1.StorageSpec{Size: resource.MustParse("5Gi")},
+		Parameters: map[string]string{"work_mem": "16MB"},
+	}
+	if backup {
+		db.Backup = &tenancyv1alpha1.BackupSpec{Schedule: "0 0 3 * * *", RetentionPolicy: "14d"}
+	}
+	return db
+}
+
+// markClusterHealthy writes the status CloudNativePG would write for a healthy cluster (stand-in).
+func markClusterHealthy(t *testing.T, namespace string, mutate func(*cnpgv1.ClusterStatus)) {
+	t.Helper()
+	ctx := context.Background()
+	testenv.Eventually(t, wait, func() error {
+		c := &cnpgv1.Cluster{}
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: namespace, Name: "postgres"}, c); err != nil {
+			return err
+		}
+		c.Status.Phase = cnpgv1.PhaseHealthy
+		c.Status.Instances = c.Spec.Instances
+		c.Status.ReadyInstances = c.Spec.Instances
+		if mutate != nil {
+			mutate(&c.Status)
+		}
+		return admin.Status().Update(ctx, c)
+	})
+}
+
+func TestDedicatedDatabase(t *testing.T) {
+	ctx := context.Background()
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "dbco"},
+		Spec: tenancyv1alpha1.TenantSpec{Database: dedicated(true)}})
+	const ns = "tenant-dbco"
+
+	// The Cluster, accepted by CloudNativePG's own CRD schema.
+	cluster := &cnpgv1.Cluster{}
+	testenv.Eventually(t, wait, func() error {
+		return admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres"}, cluster)
+	})
+	if cluster.Spec.Instances != 2 || cluster.Spec.ImageName != "ghcr.io/cloudnative-pg/postgresql:17" ||
+		cluster.Spec.EnableSuperuserAccess == nil || *cluster.Spec.EnableSuperuserAccess ||
+		cluster.Spec.Bootstrap.InitDB.Database != "dbco" || cluster.Spec.PostgresConfiguration.Parameters["work_mem"] != "16MB" ||
+		cluster.Spec.PostgresConfiguration.PgHBA[0] != "hostnossl all all all reject" ||
+		cluster.Spec.Affinity.PodAntiAffinityType != "required" || cluster.Spec.StorageConfiguration.Size != "5Gi" {
+		t.Errorf("cluster spec = %+v", cluster.Spec)
+	}
+	if len(cluster.Spec.Plugins) != 1 || cluster.Spec.Plugins[0].Parameters["barmanObjectName"] != "postgres-backups" {
+		t.Errorf("the cluster does not archive through the Barman Cloud plugin: %+v", cluster.Spec.Plugins)
+	}
+	sb := &cnpgv1.ScheduledBackup{}
+	get(t, sb, ns, "postgres-scheduled")
+	if sb.Spec.Method != cnpgv1.BackupMethodPlugin || sb.Spec.PluginConfiguration.Name != "barman-cloud.cloudnative-pg.io" || sb.Spec.Schedule != "0 0 3 * * *" {
+		t.Errorf("scheduled backup = %+v", sb.Spec)
+	}
+	store := &unstructured.Unstructured{}
+	store.SetAPIVersion("barmancloud.cnpg.io/v1")
+	store.SetKind("ObjectStore")
+	get(t, store, ns, "postgres-backups")
+	if path, _, _ := unstructured.NestedString(store.Object, "spec", "configuration", "destinationPath"); path != "s3://platform-backups/tenants/dbco" {
+		t.Errorf("backups go to %q, want the tenant's own path", path)
+	}
+	if keep, _, _ := unstructured.NestedString(store.Object, "spec", "retentionPolicy"); keep != "14d" {
+		t.Errorf("retention = %q", keep)
+	}
+
+	// Not ready until CloudNativePG says so.
+	got := waitForCondition(t, "dbco", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, "ClusterNotReady")
+	if got.Status.Database == nil || got.Status.Database.CredentialsSecret != "postgres-app" ||
+		got.Status.Database.ReadWriteService != "postgres-rw.tenant-dbco.svc" || got.Status.Database.ReadOnlyService != "postgres-ro.tenant-dbco.svc" ||
+		got.Status.Database.DatabaseName != "dbco" {
+		t.Errorf("status.database = %+v", got.Status.Database)
+	}
+
+	// Stand-in for CloudNativePG: the cluster becomes healthy and has a successful backup.
+	success := "2026-11-20T02:00:05Z"
+	markClusterHealthy(t, ns, func(st *cnpgv1.ClusterStatus) { st.LastSuccessfulBackup = success })
+	got = waitForReady(t, "dbco")
+	db := got.Status.Database
+	if db.ReadyInstances != 2 || db.Phase != cnpgv1.PhaseHealthy || db.LastSuccessfulBackup == nil ||
+		db.LastSuccessfulBackup.UTC().Format(time.RFC3339) != success {
+		t.Errorf("status.database = %+v", db)
+	}
+
+	// Stand-in for CloudNativePG: a later backup fails. The tenant says so.
+	markClusterHealthy(t, ns, func(st *cnpgv1.ClusterStatus) {
+		st.LastSuccessfulBackup = success
+		st.LastFailedBackup = "2026-11-21T02:00:09Z"
+	})
+	got = waitForCondition(t, "dbco", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, "BackupFailing")
+	if got.Status.Phase != tenancyv1alpha1.TenantDegraded || got.Status.Database.LastFailedBackup == nil {
+		t.Errorf("phase %s, database %+v", got.Status.Phase, got.Status.Database)
+	}
+
+	// The credentials never appear in status: only the Secret's name.
+	if strings.Contains(fmt.Sprintf("%+v", got.Status), "password") {
+		t.Errorf("status mentions a password: %+v", got.Status)
+	}
+}
+
+func TestDatabaseParametersOffTheAllowlist(t *testing.T) {
+	db := dedicated(false)
+	db.Parameters = map[string]string{"fsync": "off"}
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "unsafe"}, Spec: tenancyv1alpha1.TenantSpec{Database: db}})
+	got := waitForCondition(t, "unsafe", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, tenancyv1alpha1.ReasonInvalidSpec)
+	if msg := findCondition(got, tenancyv1alpha1.ConditionDatabaseReady).Message; !strings.Contains(msg, "fsync not allowed") {
+		t.Errorf("message = %q", msg)
+	}
+	waitForCondition(t, "unsafe", tenancyv1alpha1.ConditionIsolationReady, metav1.ConditionTrue, tenancyv1alpha1.ReasonReady)
+	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: "tenant-unsafe", Name: "postgres"}, &cnpgv1.Cluster{}); !apierrors.IsNotFound(err) {
+		t.Errorf("a cluster was created with a refused parameter: %v", err)
+	}
+}
+
+func TestRestoreBuildsARecoveryClusterCNPGAccepts(t *testing.T) {
+	db := dedicated(true)
+	db.Backup.ServerName = "postgres-2"
+	target := metav1.NewTime(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	db.Restore = &tenancyv1alpha1.RestoreSpec{TargetTime: &target}
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "phoenix"}, Spec: tenancyv1alpha1.TenantSpec{Database: db}})
+	cluster := &cnpgv1.Cluster{}
+	testenv.Eventually(t, wait, func() error {
+		return admin.Get(context.Background(), client.ObjectKey{Namespace: "tenant-phoenix", Name: "postgres"}, cluster)
+	})
+	rec := cluster.Spec.Bootstrap.Recovery
+	if rec == nil || rec.Source != "origin" || rec.RecoveryTarget.TargetTime != "2026-11-01T12:00:00Z" || cluster.Spec.Bootstrap.InitDB != nil {
+		t.Fatalf("bootstrap = %+v", cluster.Spec.Bootstrap)
+	}
+	origin := cluster.Spec.ExternalClusters[0].PluginConfiguration
+	if origin.Parameters["barmanObjectName"] != "postgres-backups" || origin.Parameters["serverName"] != "postgres" ||
+		cluster.Spec.Plugins[0].Parameters["serverName"] != "postgres-2" {
+		t.Errorf("restores from %v and archives as %v", origin.Parameters, cluster.Spec.Plugins[0].Parameters)
+	}
+}
+
+func TestDeleteTakesAFinalBackupFirst(t *testing.T) {
+	ctx := context.Background()
+	tnt := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "lastcall"},
+		Spec: tenancyv1alpha1.TenantSpec{DeletionPolicy: tenancyv1alpha1.DeletionPolicyDelete, Database: dedicated(true)}})
+	const ns = "tenant-lastcall"
+	markClusterHealthy(t, ns, nil) // stand-in for CloudNativePG
+	waitForReady(t, "lastcall")
+	if err := admin.Delete(ctx, tnt); err != nil {
+		t.Fatal(err)
+	}
+
+	backup := &cnpgv1.Backup{}
+	testenv.Eventually(t, wait, func() error {
+		return admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres-final"}, backup)
+	})
+	if backup.Spec.Method != cnpgv1.BackupMethodPlugin || backup.Spec.Cluster.Name != "postgres" || len(backup.OwnerReferences) != 0 {
+		t.Errorf("final backup = %+v, owners %v", backup.Spec, backup.OwnerReferences)
+	}
+	waitForCondition(t, "lastcall", tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, "FinalBackupRunning")
+
+	// Stand-in for CloudNativePG: the backup fails. Nothing is deleted, and the Tenant says why.
+	backup.Status.Phase = cnpgv1.BackupPhaseFailed
+	if err := admin.Status().Update(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	got := waitForCondition(t, "lastcall", tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, "FinalBackupFailed")
+	if msg := findCondition(got, tenancyv1alpha1.ConditionReady).Message; !strings.Contains(msg, "the database is kept") {
+		t.Errorf("message = %q", msg)
+	}
+	nsObj := &corev1.Namespace{}
+	get(t, nsObj, "", ns)
+	if !nsObj.DeletionTimestamp.IsZero() {
+		t.Fatal("the namespace is being deleted although the final backup failed")
+	}
+
+	// Retry as the message says: delete the failed Backup; a new one is taken, and completes.
+	if err := admin.Delete(ctx, backup); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, wait, func() error {
+		again := &cnpgv1.Backup{}
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres-final"}, again); err != nil {
+			return err
+		}
+		if again.UID == backup.UID {
+			return fmt.Errorf("not retaken yet")
+		}
+		again.Status.Phase = cnpgv1.BackupPhaseCompleted // stand-in for CloudNativePG
+		return admin.Status().Update(ctx, again)
+	})
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Name: ns}, nsObj); err != nil {
+			return err
+		}
+		if nsObj.DeletionTimestamp.IsZero() {
+			return fmt.Errorf("namespace not being deleted yet")
+		}
+		return nil
+	})
+}
+
+func TestRetainKeepsTheDatabaseWithoutOwnerReferences(t *testing.T) {
+	ctx := context.Background()
+	tnt := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "keepdb"},
+		Spec: tenancyv1alpha1.TenantSpec{Database: dedicated(true)}})
+	markClusterHealthy(t, "tenant-keepdb", nil) // stand-in for CloudNativePG
+	waitForReady(t, "keepdb")
+	if err := admin.Delete(ctx, tnt); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Name: "keepdb"}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("Tenant still there: %v", err)
+		}
+		return nil
+	})
+	cluster := &cnpgv1.Cluster{}
+	get(t, cluster, "tenant-keepdb", "postgres")
+	sb := &cnpgv1.ScheduledBackup{}
+	get(t, sb, "tenant-keepdb", "postgres-scheduled")
+	for _, obj := range []client.Object{cluster, sb} {
+		if !obj.GetDeletionTimestamp().IsZero() || len(obj.GetOwnerReferences()) != 0 || obj.GetLabels()[tenancyv1alpha1.LabelRetained] != "true" {
+			t.Errorf("%T was not retained cleanly: deleting %v, owners %v, labels %v", obj, obj.GetDeletionTimestamp(), obj.GetOwnerReferences(), obj.GetLabels())
+		}
+	}
+	if err := admin.Get(ctx, client.ObjectKey{Namespace: "tenant-keepdb", Name: "postgres-final"}, &cnpgv1.Backup{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Retain took a final backup: %v", err)
+	}
+}
+
+func TestSharedDatabase(t *testing.T) {
+	ctx := context.Background()
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "smallco"},
+		Spec: tenancyv1alpha1.TenantSpec{Database: &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared}}})
+	const shared = sharedDBNamespace
+
+	role, db := &cnpgv1.DatabaseRole{}, &cnpgv1.Database{}
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: shared, Name: "tenant-smallco"}, role); err != nil {
+			return err
+		}
+		return admin.Get(ctx, client.ObjectKey{Namespace: shared, Name: "tenant-smallco"}, db)
+	})
+	if db.Spec.Name != "smallco" || db.Spec.Owner != "smallco" || db.Spec.ClusterRef.Name != "shared-pg" || db.Spec.ReclaimPolicy != cnpgv1.DatabaseReclaimRetain {
+		t.Errorf("database = %+v", db.Spec)
+	}
+	if role.Spec.Name != "smallco" || !role.Spec.Login || role.Spec.ReclaimPolicy != cnpgv1.DatabaseRoleReclaimRetain || role.Spec.PasswordSecret.Name != "tenant-smallco-credentials" {
+		t.Errorf("role = %+v", role.Spec)
+	}
+	np := &networkingv1.NetworkPolicy{}
+	get(t, np, shared, "tenant-smallco-db")
+	from := np.Spec.Ingress[0].From
+	if len(from) != 1 || from[0].NamespaceSelector.MatchLabels[corev1.LabelMetadataName] != "tenant-smallco" || np.Spec.Ingress[0].Ports[0].Port.IntValue() != 5432 {
+		t.Errorf("the shared cluster admits %+v", np.Spec.Ingress)
+	}
+
+	// One source of the password: the tenant's Secret; the shared namespace holds a copy.
+	creds, copied := &corev1.Secret{}, &corev1.Secret{}
+	get(t, creds, "tenant-smallco", "database-credentials")
+	get(t, copied, shared, "tenant-smallco-credentials")
+	if len(creds.Data["password"]) < 32 || string(copied.Data["password"]) != string(creds.Data["password"]) {
+		t.Fatal("the shared copy does not hold the tenant's generated password")
+	}
+	// A rotation in the tenant's Secret reaches the copy, and the operator never reverts it.
+	creds.Data["password"] = []byte("rotated-by-the-customer-0123456789")
+	if err := admin.Update(ctx, creds); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(copied), copied); err != nil {
+			return err
+		}
+		if string(copied.Data["password"]) != "rotated-by-the-customer-0123456789" {
+			return fmt.Errorf("rotation not propagated yet")
+		}
+		return nil
+	})
+	get(t, creds, "tenant-smallco", "database-credentials")
+	if string(creds.Data["password"]) != "rotated-by-the-customer-0123456789" {
+		t.Error("the operator overwrote the customer's rotated password")
+	}
+
+	got := waitForCondition(t, "smallco", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, "DatabaseNotReady")
+	if got.Status.Database.CredentialsSecret != "database-credentials" || got.Status.Database.ReadWriteService != "shared-pg-rw.shared-db.svc" {
+		t.Errorf("status.database = %+v", got.Status.Database)
+	}
+	// Stand-in for CloudNativePG: the database is created on the shared cluster.
+	db.Status.Applied = ptr.To(true)
+	if err := admin.Status().Update(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	waitForReady(t, "smallco")
+}
