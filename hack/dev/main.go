@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -95,7 +97,10 @@ func run(manager, samples, dir string) error {
 		return err
 	}
 	defer logFile.Close()
-	op := exec.Command(manager, "--leader-elect=false", "--metrics-bind-address=127.0.0.1:8080",
+	if err := adminClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shared-db"}}); client.IgnoreAlreadyExists(err) != nil {
+		return err
+	}
+	op := exec.Command(manager, "--leader-elect=false", "--config=config/dev/operator-config.yaml", "--metrics-bind-address=127.0.0.1:8080",
 		"--metrics-secure=false", "--health-probe-bind-address=127.0.0.1:8081", "--zap-devel")
 	op.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
 	op.Stdout, op.Stderr = logFile, logFile
