@@ -177,7 +177,7 @@ func TestSteadyStateIssuesNoWrites(t *testing.T) {
 		Spec: tenancyv1alpha1.TenantSpec{
 			Database: dedicated(true),
 			Owners:   []tenancyv1alpha1.Subject{owner("User", "sam")},
-			SSO:    &tenancyv1alpha1.SSOSpec{Groups: []tenancyv1alpha1.SSOGroupMapping{{Group: "steady-viewers", Role: "viewer"}}},
+			SSO:      &tenancyv1alpha1.SSOSpec{Groups: []tenancyv1alpha1.SSOGroupMapping{{Group: "steady-viewers", Role: "viewer"}}},
 		},
 	})
 	markClusterHealthy(t, "tenant-steady", nil) // stand-in for CloudNativePG
