@@ -316,3 +316,58 @@ func TestSharedDatabase(t *testing.T) {
 	}
 	waitForReady(t, "smallco")
 }
+
+func TestDatabaseDeletePolicyUnderARetainedNamespace(t *testing.T) {
+	ctx := context.Background()
+	db := dedicated(false)
+	db.DeletionPolicy = tenancyv1alpha1.DeletionPolicyDelete
+	db.ConfirmDeletionWithoutBackup = true
+	tnt := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "dropdb"}, Spec: tenancyv1alpha1.TenantSpec{Database: db}})
+	markClusterHealthy(t, "tenant-dropdb", nil) // stand-in for CloudNativePG
+	waitForReady(t, "dropdb")
+	if err := admin.Delete(ctx, tnt); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Name: "dropdb"}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("Tenant still there: %v", err)
+		}
+		return nil
+	})
+	// The namespace is retained; the database, as its own policy says, is not.
+	ns := &corev1.Namespace{}
+	get(t, ns, "", "tenant-dropdb")
+	if !ns.DeletionTimestamp.IsZero() || ns.Labels[tenancyv1alpha1.LabelRetained] != "true" {
+		t.Errorf("namespace not retained: %+v", ns.ObjectMeta)
+	}
+	testenv.Eventually(t, wait, func() error {
+		c := &cnpgv1.Cluster{}
+		err := admin.Get(ctx, client.ObjectKey{Namespace: "tenant-dropdb", Name: "postgres"}, c)
+		if apierrors.IsNotFound(err) || (err == nil && !c.DeletionTimestamp.IsZero()) {
+			return nil
+		}
+		return fmt.Errorf("the cluster is not being deleted: %v", err)
+	})
+}
+
+func TestSharedDatabaseDeletionKeepsTheData(t *testing.T) {
+	ctx := context.Background()
+	tnt := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "tinyco"},
+		Spec: tenancyv1alpha1.TenantSpec{DeletionPolicy: tenancyv1alpha1.DeletionPolicyDelete,
+			Database: &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared}}})
+	key := client.ObjectKey{Namespace: sharedDBNamespace, Name: "tenant-tinyco"}
+	testenv.Eventually(t, wait, func() error { return admin.Get(ctx, key, &cnpgv1.Database{}) })
+	if err := admin.Delete(ctx, tnt); err != nil {
+		t.Fatal(err)
+	}
+	// The Database and DatabaseRole objects go; their reclaim policy (retain) tells CloudNativePG to
+	// keep the PostgreSQL database and role for the platform team.
+	testenv.Eventually(t, wait, func() error {
+		for _, obj := range []client.Object{&cnpgv1.Database{}, &cnpgv1.DatabaseRole{}} {
+			if err := admin.Get(ctx, key, obj); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%T still there: %v", obj, err)
+			}
+		}
+		return nil
+	})
+}
