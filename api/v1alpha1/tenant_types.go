@@ -407,6 +407,12 @@ type SecretsSpec struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=64
 	Items []SecretItem `json:"items,omitempty"`
+
+	// PurgeOnDelete also deletes the tenant's secret data from Vault when the
+	// Tenant is deleted under the Delete policy. By default only the tenant's
+	// Vault policy and role are removed and the data stays.
+	// +optional
+	PurgeOnDelete bool `json:"purgeOnDelete,omitempty"`
 }
 
 // SecretItem is one Secret in the tenant namespace, filled from one key under

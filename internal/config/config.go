@@ -36,6 +36,54 @@ type Config struct {
 
 	// Database configures the tenants' PostgreSQL databases.
 	Database Database `json:"database,omitempty"`
+
+	// Vault configures where tenants' secrets live. Without it, a Tenant that asks for secrets is
+	// reported as SecretsReady=False, InvalidSpec.
+	Vault *Vault `json:"vault,omitempty"`
+}
+
+// Vault is the platform's HashiCorp Vault.
+type Vault struct {
+	// Address of the Vault server, for the operator and for every tenant's SecretStore.
+	Address string `json:"address"`
+	// CABundle is the PEM CA bundle that verifies Vault's certificate (empty: system roots).
+	CABundle string `json:"caBundle,omitempty"`
+	// KVMount is the KV version 2 mount holding tenants' secrets.
+	KVMount string `json:"kvMount,omitempty"`
+	// PathPrefix is where in the mount tenants' paths live: "<prefix>/<tenant>".
+	PathPrefix string `json:"pathPrefix,omitempty"`
+	// KubernetesAuthMount is the Kubernetes auth method's mount path.
+	KubernetesAuthMount string `json:"kubernetesAuthMount,omitempty"`
+	// Audience is the audience of the ServiceAccount tokens tenants log in with; every tenant role
+	// requires it.
+	Audience string `json:"audience,omitempty"`
+	// TokenTTL is the lifetime of a tenant's Vault token.
+	TokenTTL string `json:"tokenTTL,omitempty"`
+	// AuthDelegator binds each tenant's Vault ServiceAccounts to system:auth-delegator, for a Vault
+	// whose Kubernetes auth reviews a client's token with the client's own token
+	// (disable_local_ca_jwt and no token_reviewer_jwt). Leave false when Vault has a reviewer JWT.
+	AuthDelegator bool `json:"authDelegator,omitempty"`
+	// Auth is how the operator itself logs in to Vault.
+	Auth VaultAuth `json:"auth"`
+}
+
+// VaultAuth is the operator's own login to Vault.
+type VaultAuth struct {
+	// Method is "kubernetes" (the operator's ServiceAccount token) or "token" (a token in a Secret).
+	Method string `json:"method"`
+	// Role is the Kubernetes auth role the operator logs in with (method kubernetes).
+	Role string `json:"role,omitempty"`
+	// TokenPath is the ServiceAccount token file to log in with (method kubernetes).
+	TokenPath string `json:"tokenPath,omitempty"`
+	// TokenSecret holds a Vault token (method token).
+	TokenSecret *SecretKeyRef `json:"tokenSecret,omitempty"`
+}
+
+// SecretKeyRef names a key of a Secret in a namespace.
+type SecretKeyRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Key       string `json:"key"`
 }
 
 // Database configures how tenant databases are run by CloudNativePG.
@@ -141,6 +189,7 @@ func Load(path string) (Config, error) {
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
 		return Config{}, fmt.Errorf("parse configuration %s: %w", path, err)
 	}
+	cfg.defaultVault()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("configuration %s: %w", path, err)
 	}
@@ -178,8 +227,41 @@ func (c Config) Validate() error {
 			errs = append(errs, errors.New("database.backup.objectStore.serverName must be left empty: the plugin takes the server name as a parameter"))
 		}
 	}
+	if v := c.Vault; v != nil {
+		if v.Address == "" {
+			errs = append(errs, errors.New("vault.address is required"))
+		}
+		switch v.Auth.Method {
+		case "kubernetes":
+			if v.Auth.Role == "" {
+				errs = append(errs, errors.New("vault.auth.role is required for the kubernetes method"))
+			}
+		case "token":
+			if r := v.Auth.TokenSecret; r == nil || r.Namespace == "" || r.Name == "" || r.Key == "" {
+				errs = append(errs, errors.New("vault.auth.tokenSecret needs namespace, name and key for the token method"))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("vault.auth.method %q must be kubernetes or token", v.Auth.Method))
+		}
+	}
 	if s := c.Database.Shared; s != nil && (s.Name == "" || s.Namespace == "") {
 		errs = append(errs, errors.New("database.shared needs both name and namespace"))
 	}
 	return errors.Join(errs...)
+}
+
+// defaultVault fills the Vault settings a file left out.
+func (c *Config) defaultVault() {
+	v := c.Vault
+	if v == nil {
+		return
+	}
+	for field, value := range map[*string]string{
+		&v.KVMount: "secret", &v.PathPrefix: "tenants", &v.KubernetesAuthMount: "kubernetes",
+		&v.Audience: "vault", &v.TokenTTL: "15m", &v.Auth.TokenPath: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+	} {
+		if *field == "" {
+			*field = value
+		}
+	}
 }
