@@ -24,6 +24,7 @@ import (
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
 )
 
 // FieldOwner is the server-side apply field manager of the Tenant controller.
@@ -38,6 +39,8 @@ type Reconciler struct {
 	Config    config.Config
 	Applier   *apply.Applier
 	Recorder  events.EventRecorder
+	// Vault manages tenants' Vault policies and roles; nil when no Vault is configured.
+	Vault VaultClient
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants,verbs=get;list;watch;update;patch
@@ -48,7 +51,9 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",resources=resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings;clusterroles;clusterrolebindings,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenant-admin;tenant-developer;tenant-viewer
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=tenant-admin;tenant-developer;tenant-viewer;system:auth-delegator
+// +kubebuilder:rbac:groups=external-secrets.io,resources=secretstores;externalsecrets;pushsecrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=postgresql.cnpg.io,resources=clusters;scheduledbackups;backups;databases;databaseroles,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=barmancloud.cnpg.io,resources=objectstores,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;update;patch
@@ -91,10 +96,12 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) error {
 	if err := r.reconcileIsolation(ctx, s); err != nil {
 		s.access = waiting(tenancyv1alpha1.ReasonWaitingForIsolation, "access is granted once the isolation is in force")
 		s.database = waiting(tenancyv1alpha1.ReasonWaitingForIsolation, "the database is created once the isolation is in force")
+		s.secrets = waiting(tenancyv1alpha1.ReasonWaitingForIsolation, "secrets are provided once the isolation is in force")
 		return phaseError("isolation", err)
 	}
 	// Access and the database are independent: a failure in one does not hold up the other.
-	if err := errors.Join(phaseError("access", r.reconcileAccess(ctx, s)), phaseError("database", r.reconcileDatabase(ctx, s))); err != nil {
+	if err := errors.Join(phaseError("access", r.reconcileAccess(ctx, s)), phaseError("database", r.reconcileDatabase(ctx, s)),
+		phaseError("secrets", r.reconcileSecrets(ctx, s))); err != nil {
 		return err
 	}
 	if err := r.prune(ctx, s); err != nil {
@@ -139,5 +146,6 @@ func ManagedKinds() []client.Object {
 		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &networkingv1.NetworkPolicy{},
 		&rbacv1.RoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{}, &corev1.Secret{},
 		&cnpgv1.Cluster{}, &cnpgv1.ScheduledBackup{}, &cnpgv1.Backup{}, &cnpgv1.Database{}, &cnpgv1.DatabaseRole{},
+		&corev1.ServiceAccount{}, &externalsecrets.SecretStore{}, &externalsecrets.ExternalSecret{}, &externalsecrets.PushSecret{},
 	}
 }

@@ -79,7 +79,9 @@ func TestDedicatedDatabase(t *testing.T) {
 		t.Errorf("the cluster does not archive through the Barman Cloud plugin: %+v", cluster.Spec.Plugins)
 	}
 	sb := &cnpgv1.ScheduledBackup{}
-	get(t, sb, ns, "postgres-scheduled")
+	testenv.Eventually(t, wait, func() error {
+		return admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres-scheduled"}, sb)
+	})
 	if sb.Spec.Method != cnpgv1.BackupMethodPlugin || sb.Spec.PluginConfiguration.Name != "barman-cloud.cloudnative-pg.io" || sb.Spec.Schedule != "0 0 3 * * *" {
 		t.Errorf("scheduled backup = %+v", sb.Spec)
 	}

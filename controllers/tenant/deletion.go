@@ -47,6 +47,9 @@ func (r *Reconciler) finalize(ctx context.Context, s *scope) error {
 		if !done {
 			return nil // the Backup's status change brings the Tenant back here
 		}
+		if err := r.finalizeSecrets(ctx, s); err != nil {
+			return phaseError("deletion", err)
+		}
 	}
 
 	switch {

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/builders/access"
 	"github.com/tenantctl/tenant-operator/internal/builders/database"
 	"github.com/tenantctl/tenant-operator/internal/builders/isolation"
+	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
 )
 
 // namespaceState is what the namespace phase found.
@@ -185,7 +186,8 @@ func (r *Reconciler) prune(ctx context.Context, s *scope) error {
 	for _, list := range []client.ObjectList{
 		&corev1.ResourceQuotaList{}, &corev1.LimitRangeList{}, &networkingv1.NetworkPolicyList{},
 		&rbacv1.RoleBindingList{}, &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{},
-		&cnpgv1.ScheduledBackupList{}, objectStores,
+		&cnpgv1.ScheduledBackupList{}, objectStores, &corev1.ServiceAccountList{},
+		&externalsecrets.SecretStoreList{}, &externalsecrets.ExternalSecretList{}, &externalsecrets.PushSecretList{},
 	} {
 		if _, err := r.Applier.Prune(ctx, list, sel, s.kept(list)); err != nil {
 			errs = append(errs, err)

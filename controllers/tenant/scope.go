@@ -23,6 +23,7 @@ type scope struct {
 	isolation     outcome
 	access        outcome
 	database      outcome
+	secrets       outcome
 	deletion      outcome
 
 	databaseStatus *tenancyv1alpha1.DatabaseStatus

@@ -30,6 +30,7 @@ var degradedReasons = map[string]bool{
 	tenancyv1alpha1.ReasonApplyFailed:       true,
 	reasonBackupFailing:                     true,
 	reasonFinalBackupFailed:                 true,
+	reasonVaultRefused:                      true,
 }
 
 // computeStatus turns the observations of one pass into the Tenant's status. It is pure: the same
@@ -74,7 +75,7 @@ func computeStatus(s *scope, complete bool) {
 		tenancyv1alpha1.ConditionIsolationReady: dependent(s.isolation),
 		tenancyv1alpha1.ConditionRBACReady:      dependent(s.access),
 		tenancyv1alpha1.ConditionDatabaseReady:  dependent(s.database),
-		tenancyv1alpha1.ConditionSecretsReady:   notYetManaged(t.Spec.Secrets != nil, "Vault-backed secrets"),
+		tenancyv1alpha1.ConditionSecretsReady:   dependent(s.secrets),
 	}
 	var notReady []string
 	anyFalse, degraded := false, false
@@ -119,16 +120,6 @@ func orUnknown(o outcome) outcome {
 		return o
 	}
 	return outcome{status: metav1.ConditionUnknown, reason: tenancyv1alpha1.ReasonReconciling, message: "not observed yet"}
-}
-
-// notYetManaged reports an area this version does not provision: True when the spec asks for
-// nothing, Unknown otherwise, so the tenant is honestly not Ready.
-func notYetManaged(requested bool, what string) outcome {
-	if !requested {
-		return readyWithReason(tenancyv1alpha1.ReasonNotRequested, "the spec requests none")
-	}
-	return outcome{status: metav1.ConditionUnknown, reason: tenancyv1alpha1.ReasonNotImplemented,
-		message: "this version of the operator does not provision " + what + " yet"}
 }
 
 // transition is a condition whose status changed in this pass.

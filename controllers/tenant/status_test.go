@@ -29,6 +29,7 @@ func TestComputeStatus(t *testing.T) {
 			observe: func(s *scope) {
 				s.namespace, s.isolation, s.access = ready("ns"), ready("iso"), ready("rbac")
 				s.database = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "none")
+				s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "none")
 			},
 			complete:  true,
 			wantReady: metav1.ConditionTrue, wantWhy: tenancyv1alpha1.ReasonReady,
@@ -39,6 +40,7 @@ func TestComputeStatus(t *testing.T) {
 			observe: func(s *scope) {
 				s.namespace, s.isolation, s.access = ready("ns"), ready("iso"), ready("rbac")
 				s.database = failed(reasonClusterNotReady, "1 of 3 instances ready")
+				s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "none")
 			},
 			complete:  true,
 			wantReady: metav1.ConditionFalse, wantWhy: tenancyv1alpha1.ReasonNotReady,
@@ -49,6 +51,7 @@ func TestComputeStatus(t *testing.T) {
 			observe: func(s *scope) {
 				s.namespace, s.isolation, s.access = ready("ns"), ready("iso"), ready("rbac")
 				s.database = failed(reasonBackupFailing, "last backup failed")
+				s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "none")
 			},
 			complete:  true,
 			wantReady: metav1.ConditionFalse, wantWhy: tenancyv1alpha1.ReasonNotReady,

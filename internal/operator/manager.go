@@ -22,6 +22,7 @@ import (
 	"github.com/tenantctl/tenant-operator/controllers/tenant"
 	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/vault"
 )
 
 // Options are the process-level settings of the manager, set by flags in main.go.
@@ -76,13 +77,22 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 	if err := tenant.RegisterMetrics(mgr.GetCache()); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	if err := (&tenant.Reconciler{
+	tenants := &tenant.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Config:    o.Config,
 		Applier:   apply.New(mgr.GetClient(), tenant.FieldOwner),
 		Recorder:  mgr.GetEventRecorder("tenant-operator"),
-	}).SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
+	}
+	if o.Config.Vault != nil {
+		// The token Secret carries no tenant label, so it is read uncached.
+		v, err := vault.New(*o.Config.Vault, mgr.GetAPIReader())
+		if err != nil {
+			return nil, fmt.Errorf("vault client: %w", err)
+		}
+		tenants.Vault = v
+	}
+	if err := tenants.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}
 	if err := (&rolebinding.Reconciler{Client: mgr.GetClient(), Config: o.Config}).
