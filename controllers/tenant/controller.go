@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,6 +24,7 @@ import (
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/apply"
+	"github.com/tenantctl/tenant-operator/internal/builders/secrets"
 	"github.com/tenantctl/tenant-operator/internal/config"
 	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
 )
@@ -83,7 +85,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		controllerutil.AddFinalizer(tenant, tenancyv1alpha1.Finalizer)
 		return ctrl.Result{}, r.Client.Patch(ctx, tenant, patch)
 	}
-	return ctrl.Result{}, r.reconcileNormal(ctx, s)
+	if err := r.reconcileNormal(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: r.vaultResync(tenant)}, nil
+}
+
+// vaultResync is when a tenant that uses Vault is checked again. Vault has no watch, so a policy or
+// role changed out of band is only found by looking; nothing else needs a periodic pass.
+func (r *Reconciler) vaultResync(t *tenancyv1alpha1.Tenant) time.Duration {
+	if r.Config.Vault == nil || r.Vault == nil || !secrets.Requested(t) {
+		return 0
+	}
+	d, _ := time.ParseDuration(r.Config.Vault.ResyncInterval) // validated when loaded
+	return d
 }
 
 // reconcileNormal runs the phases in order. Isolation comes before access: no tenant identity is

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -59,6 +60,9 @@ type Vault struct {
 	Audience string `json:"audience,omitempty"`
 	// TokenTTL is the lifetime of a tenant's Vault token.
 	TokenTTL string `json:"tokenTTL,omitempty"`
+	// ResyncInterval is how often a tenant's Vault policies and roles are checked again. Vault
+	// has no watch: a policy or role deleted or edited out of band is recreated within it.
+	ResyncInterval string `json:"resyncInterval,omitempty"`
 	// AuthDelegator binds each tenant's Vault ServiceAccounts to system:auth-delegator, for a Vault
 	// whose Kubernetes auth reviews a client's token with the client's own token
 	// (disable_local_ca_jwt and no token_reviewer_jwt). Leave false when Vault has a reviewer JWT.
@@ -178,20 +182,31 @@ func Default() Config {
 
 // Load reads the configuration file at path over the defaults. An empty path gives the defaults.
 func Load(path string) (Config, error) {
-	cfg := Default()
 	if path == "" {
+		cfg := Default()
 		return cfg, cfg.Validate()
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read configuration: %w", err)
 	}
+	cfg, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("configuration %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse reads a configuration document over the defaults, strictly (an unknown field is an
+// error), and validates it.
+func Parse(data []byte) (Config, error) {
+	cfg := Default()
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
-		return Config{}, fmt.Errorf("parse configuration %s: %w", path, err)
+		return Config{}, fmt.Errorf("parse: %w", err)
 	}
 	cfg.defaultVault()
 	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("configuration %s: %w", path, err)
+		return Config{}, err
 	}
 	return cfg, nil
 }
@@ -231,6 +246,11 @@ func (c Config) Validate() error {
 		if v.Address == "" {
 			errs = append(errs, errors.New("vault.address is required"))
 		}
+		for _, f := range []struct{ name, value string }{{"tokenTTL", v.TokenTTL}, {"resyncInterval", v.ResyncInterval}} {
+			if d, err := time.ParseDuration(f.value); err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("vault.%s %q must be a positive duration such as 15m", f.name, f.value))
+			}
+		}
 		switch v.Auth.Method {
 		case "kubernetes":
 			if v.Auth.Role == "" {
@@ -258,7 +278,7 @@ func (c *Config) defaultVault() {
 	}
 	for field, value := range map[*string]string{
 		&v.KVMount: "secret", &v.PathPrefix: "tenants", &v.KubernetesAuthMount: "kubernetes",
-		&v.Audience: "vault", &v.TokenTTL: "15m", &v.Auth.TokenPath: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+		&v.Audience: "vault", &v.TokenTTL: "15m", &v.ResyncInterval: "5m", &v.Auth.TokenPath: "/var/run/secrets/kubernetes.io/serviceaccount/token",
 	} {
 		if *field == "" {
 			*field = value

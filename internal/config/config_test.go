@@ -40,6 +40,23 @@ func TestLoad(t *testing.T) {
 			file:    "namespacePrefix: Tenant_\n",
 			wantErr: "namespacePrefix",
 		},
+		"a Vault gets its defaults": {
+			file: "vault:\n  address: https://vault.example:8200\n  auth: {method: kubernetes, role: tenant-operator}\n",
+			check: func(t *testing.T, c Config) {
+				v := c.Vault
+				if v.KVMount != "secret" || v.PathPrefix != "tenants" || v.Audience != "vault" || v.ResyncInterval != "5m" || v.TokenTTL != "15m" {
+					t.Errorf("unexpected Vault defaults: %+v", v)
+				}
+			},
+		},
+		"a Vault resync interval that is not a duration": {
+			file:    "vault:\n  address: https://vault.example:8200\n  resyncInterval: often\n  auth: {method: kubernetes, role: tenant-operator}\n",
+			wantErr: `vault.resyncInterval "often"`,
+		},
+		"a Vault token method without its Secret": {
+			file:    "vault:\n  address: https://vault.example:8200\n  auth: {method: token}\n",
+			wantErr: "vault.auth.tokenSecret",
+		},
 		"a tenant role bound to cluster-admin": {
 			file:    "roles:\n  admin: cluster-admin\n",
 			wantErr: "roles.admin",

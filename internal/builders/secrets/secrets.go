@@ -211,12 +211,11 @@ func refresh(d *metav1.Duration) *metav1.Duration {
 	return d.DeepCopy()
 }
 
-// databaseKeys are the keys copied from the database's credentials Secret into Vault.
-var databaseKeys = []string{"username", "password", "host", "port", "dbname"}
-
-// DatabasePush copies the database's credentials Secret (the single owner of the password) into
-// "<tenant path>/database". External Secrets Operator watches the Secret, so a rotation reaches
-// Vault without the operator handling the value. Deleting the PushSecret leaves the copy in Vault.
+// DatabasePush copies the database's credentials Secret (the single owner of the password), every
+// key of it, into "<tenant path>/database". External Secrets Operator re-reads the Secret every
+// refresh interval and writes Vault only when it differs, so a rotation reaches Vault within a
+// minute without the operator ever handling the value. Deleting the PushSecret leaves the copy in
+// Vault (the tenant's deletion policy decides its fate).
 func DatabasePush(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault, retained bool) *externalsecrets.PushSecret {
 	if !pushesDatabase(t) {
 		return nil
@@ -225,7 +224,7 @@ func DatabasePush(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault, 
 	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
 		source = database.SharedCredentialsName
 	}
-	ps := &externalsecrets.PushSecret{
+	return &externalsecrets.PushSecret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: externalsecrets.GroupVersionAlpha.String(), Kind: "PushSecret"},
 		ObjectMeta: builders.ObjectMeta(t, namespace, DatabasePushName, retained),
 		Spec: externalsecrets.PushSecretSpec{
@@ -234,12 +233,9 @@ func DatabasePush(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault, 
 			RefreshInterval: &metav1.Duration{Duration: time.Minute},
 			DeletionPolicy:  "None",
 			UpdatePolicy:    "Replace",
+			Data: []externalsecrets.PushSecretData{{Match: externalsecrets.PushSecretMatch{
+				RemoteRef: externalsecrets.PushSecretRemote{RemoteKey: Path(t, v) + "/" + DatabaseKey},
+			}}},
 		},
 	}
-	for _, k := range databaseKeys {
-		ps.Spec.Data = append(ps.Spec.Data, externalsecrets.PushSecretData{Match: externalsecrets.PushSecretMatch{
-			SecretKey: k, RemoteRef: externalsecrets.PushSecretRemote{RemoteKey: Path(t, v) + "/" + DatabaseKey, Property: k},
-		}})
-	}
-	return ps
 }

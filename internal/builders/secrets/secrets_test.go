@@ -1,0 +1,155 @@
+package secrets
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/builders"
+	"github.com/tenantctl/tenant-operator/internal/config"
+)
+
+const ns = "tenant-acme-corp"
+
+func vaultConfig() *config.Vault {
+	c, err := config.Parse([]byte("vault:\n  address: https://vault.platform.svc:8200\n  auth: {method: kubernetes, role: tenant-operator}\n"))
+	if err != nil {
+		panic(err)
+	}
+	return c.Vault
+}
+
+func tenant(secrets *tenancyv1alpha1.SecretsSpec, db *tenancyv1alpha1.DatabaseSpec) *tenancyv1alpha1.Tenant {
+	return &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme-corp", UID: "0000-acme"},
+		Spec: tenancyv1alpha1.TenantSpec{Secrets: secrets, Database: db}}
+}
+
+func items() *tenancyv1alpha1.SecretsSpec {
+	return &tenancyv1alpha1.SecretsSpec{Items: []tenancyv1alpha1.SecretItem{
+		{Name: "stripe", RemoteKey: "payments/stripe", Properties: []string{"api-key", "webhook-secret"},
+			RefreshInterval: &metav1.Duration{Duration: 5 * time.Minute}},
+		{Name: "app-config", RemoteKey: "config"},
+	}}
+}
+
+// everything is what the controller applies for a tenant, in the order it applies it, plus the
+// Vault policies and roles as data.
+func everything(t *tenancyv1alpha1.Tenant, v *config.Vault, retained bool) []any {
+	var objs []any
+	for _, p := range Policies(t, v) {
+		objs = append(objs, p)
+	}
+	for _, r := range Roles(t, ns, v) {
+		objs = append(objs, r)
+	}
+	for _, sa := range ServiceAccounts(t, ns, retained) {
+		objs = append(objs, sa)
+	}
+	for _, s := range SecretStores(t, ns, v, retained) {
+		objs = append(objs, s)
+	}
+	for _, es := range ExternalSecrets(t, ns, v, retained) {
+		objs = append(objs, es)
+	}
+	if ps := DatabasePush(t, ns, v, retained); ps != nil {
+		objs = append(objs, ps)
+	}
+	return objs
+}
+
+func TestGolden(t *testing.T) {
+	withCA := vaultConfig()
+	withCA.CABundle = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	cases := map[string]struct {
+		tenant   *tenancyv1alpha1.Tenant
+		vault    *config.Vault
+		retained bool
+	}{
+		"items-only":         {tenant: tenant(items(), nil), vault: vaultConfig()},
+		"dedicated-database": {tenant: tenant(nil, &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseDedicated}), vault: vaultConfig()},
+		"shared-database":    {tenant: tenant(items(), &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared}), vault: withCA},
+		"own-vault-path":     {tenant: tenant(&tenancyv1alpha1.SecretsSpec{VaultPath: "legacy/acme", Items: items().Items}, nil), vault: vaultConfig()},
+		"retained":           {tenant: tenant(items(), &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseDedicated}), vault: vaultConfig(), retained: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			builders.Golden(t, name, everything(tc.tenant, tc.vault, tc.retained)...)
+		})
+	}
+}
+
+// The reader policy is the segregation boundary: it must name the tenant's own path and nothing
+// wider, whatever else the golden files say.
+func TestReaderPolicyGrantsOnlyTheTenantsPath(t *testing.T) {
+	v := vaultConfig()
+	for _, tnt := range []*tenancyv1alpha1.Tenant{tenant(items(), nil), tenant(&tenancyv1alpha1.SecretsSpec{VaultPath: "legacy/acme"}, nil)} {
+		reader := Policies(tnt, v)[0]
+		var paths []string
+		for _, line := range strings.Split(reader.Rules, "\n") {
+			if strings.HasPrefix(line, "path ") {
+				paths = append(paths, strings.Fields(line)[1])
+			}
+		}
+		want := `"secret/data/` + Path(tnt, v) + `/*"`
+		if len(paths) != 1 || paths[0] != want {
+			t.Errorf("reader policy of path %s grants %v, want exactly [%s]", Path(tnt, v), paths, want)
+		}
+		if !strings.Contains(reader.Rules, `capabilities = ["read"]`) || strings.Contains(reader.Rules, "update") {
+			t.Errorf("reader policy grants more than read:\n%s", reader.Rules)
+		}
+	}
+}
+
+// Roles bind by ServiceAccount name and namespace, never by a wildcard or a label.
+func TestRolesBindOneServiceAccountInOneNamespace(t *testing.T) {
+	v := vaultConfig()
+	for _, r := range Roles(tenant(items(), &tenancyv1alpha1.DatabaseSpec{}), ns, v) {
+		names := r.Params["bound_service_account_names"].([]string)
+		namespaces := r.Params["bound_service_account_namespaces"].([]string)
+		if len(names) != 1 || len(namespaces) != 1 || namespaces[0] != ns || strings.ContainsAny(names[0]+namespaces[0], "*") {
+			t.Errorf("role %s binds %v in %v", r.Name, names, namespaces)
+		}
+		if _, bySelector := r.Params["bound_service_account_namespace_selector"]; bySelector {
+			t.Errorf("role %s binds namespaces by a label selector", r.Name)
+		}
+		if r.Params["audience"] != "vault" {
+			t.Errorf("role %s has audience %v, want the configured one", r.Name, r.Params["audience"])
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	v := vaultConfig()
+	cases := map[string]struct {
+		vaultPath string            // spec.secrets.vaultPath
+		others    map[string]string // other tenants' paths
+		vault     *config.Vault
+		wantErr   string // fragment of the refusal; "" when acceptable
+	}{
+		"the default path":                    {vault: v, others: map[string]string{"globex": "tenants/globex"}},
+		"a path of its own outside the prefix": {vault: v, vaultPath: "legacy/acme"},
+		"its own path spelt out":              {vault: v, vaultPath: "tenants/acme-corp"},
+		"no Vault configured":                 {wantErr: "no Vault"},
+		"another tenant's path under the prefix": {vault: v, vaultPath: "tenants/globex",
+			wantErr: `spec.secrets.vaultPath: "tenants/globex" is inside "tenants/"`},
+		"the whole prefix":                     {vault: v, vaultPath: "tenants", wantErr: "is inside"},
+		"a path holding another tenant's":      {vault: v, vaultPath: "legacy", others: map[string]string{"initech": "legacy/initech"}, wantErr: "overlaps the Vault path of tenant initech"},
+		"a path inside another tenant's":       {vault: v, vaultPath: "legacy/initech/acme", others: map[string]string{"initech": "legacy/initech"}, wantErr: "overlaps the Vault path of tenant initech"},
+		"a sibling that only shares a prefix":  {vault: v, vaultPath: "legacy/acme", others: map[string]string{"acme2": "legacy/acme2"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			spec := &tenancyv1alpha1.SecretsSpec{VaultPath: tc.vaultPath}
+			msg, ok := Validate(tenant(spec, nil), tc.vault, tc.others)
+			if (tc.wantErr == "") != ok {
+				t.Fatalf("Validate = (%q, %v)", msg, ok)
+			}
+			if !strings.Contains(msg, tc.wantErr) {
+				t.Errorf("message %q does not contain %q", msg, tc.wantErr)
+			}
+		})
+	}
+}
