@@ -129,16 +129,16 @@ func TestValidate(t *testing.T) {
 		vault     *config.Vault
 		wantErr   string // fragment of the refusal; "" when acceptable
 	}{
-		"the default path":                    {vault: v, others: map[string]string{"globex": "tenants/globex"}},
+		"the default path":                     {vault: v, others: map[string]string{"globex": "tenants/globex"}},
 		"a path of its own outside the prefix": {vault: v, vaultPath: "legacy/acme"},
-		"its own path spelt out":              {vault: v, vaultPath: "tenants/acme-corp"},
-		"no Vault configured":                 {wantErr: "no Vault"},
+		"its own path spelt out":               {vault: v, vaultPath: "tenants/acme-corp"},
+		"no Vault configured":                  {wantErr: "no Vault"},
 		"another tenant's path under the prefix": {vault: v, vaultPath: "tenants/globex",
 			wantErr: `spec.secrets.vaultPath: "tenants/globex" is inside "tenants/"`},
-		"the whole prefix":                     {vault: v, vaultPath: "tenants", wantErr: "is inside"},
-		"a path holding another tenant's":      {vault: v, vaultPath: "legacy", others: map[string]string{"initech": "legacy/initech"}, wantErr: "overlaps the Vault path of tenant initech"},
-		"a path inside another tenant's":       {vault: v, vaultPath: "legacy/initech/acme", others: map[string]string{"initech": "legacy/initech"}, wantErr: "overlaps the Vault path of tenant initech"},
-		"a sibling that only shares a prefix":  {vault: v, vaultPath: "legacy/acme", others: map[string]string{"acme2": "legacy/acme2"}},
+		"the whole prefix":                    {vault: v, vaultPath: "tenants", wantErr: "is inside"},
+		"a path holding another tenant's":     {vault: v, vaultPath: "legacy", others: map[string]string{"initech": "legacy/initech"}, wantErr: "overlaps the Vault path of tenant initech"},
+		"a path inside another tenant's":      {vault: v, vaultPath: "legacy/initech/acme", others: map[string]string{"initech": "legacy/initech"}, wantErr: "overlaps the Vault path of tenant initech"},
+		"a sibling that only shares a prefix": {vault: v, vaultPath: "legacy/acme", others: map[string]string{"acme2": "legacy/acme2"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
