@@ -51,6 +51,11 @@ test: manifests generate vet ## Run unit and envtest suites against a real kube-
 	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest.sh)" \
 		go test ./... $(GO_TEST_FLAGS) -coverprofile cover.out
 
+.PHONY: test-e2e
+test-e2e: ## Run the end-to-end suite: the operator binary, a control plane, real Vault and real ESO.
+	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest.sh)" \
+		go test -tags e2e ./test/e2e/ -count=1 -v -timeout 30m $(GO_TEST_FLAGS)
+
 .PHONY: bench
 bench: ## Run the benchmarks (speed and memory are measured here, never asserted in tests).
 	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest.sh)" \

@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -111,26 +112,25 @@ func (v *Vault) Stop() error {
 	return fmt.Errorf("vault still listening on %s", v.addr)
 }
 
-// Do sends an authenticated request to Vault as root and returns the status code.
+// Do sends a request to Vault as root and returns the status code and body.
 func (v *Vault) Do(ctx context.Context, method, path, body string) (int, string, error) {
+	return v.DoAs(ctx, VaultRootToken, method, path, body)
+}
+
+// DoAs sends a request to Vault with the given token ("" for none).
+func (v *Vault) DoAs(ctx context.Context, token, method, path, body string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, method, v.Address+"/v1/"+path, strings.NewReader(body))
 	if err != nil {
 		return 0, "", err
 	}
-	req.Header.Set("X-Vault-Token", VaultRootToken)
+	if token != "" {
+		req.Header.Set("X-Vault-Token", token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	var sb strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := resp.Body.Read(buf)
-		sb.Write(buf[:n])
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, sb.String(), nil
+	data, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(data), err
 }

@@ -1,0 +1,328 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+)
+
+// The operator's ServiceAccount as config/default deploys it, and its Vault role as
+// hack/vault-bootstrap.sh creates it.
+const (
+	OperatorNamespace      = "tenant-operator-system"
+	OperatorServiceAccount = "tenant-operator-controller-manager"
+	OperatorVaultRole      = "tenant-operator"
+)
+
+// StackOptions configure a whole local platform: control plane, Vault, External Secrets Operator and
+// the operator binary.
+type StackOptions struct {
+	// Dir receives the kubeconfigs, the operator configuration, the Vault token file and the logs.
+	Dir string
+	// Manager is the operator binary to run.
+	Manager string
+	// OperatorConfig is the operator configuration file; a vault section pointing at the stack's
+	// Vault is added to it.
+	OperatorConfig string
+	// VaultResync is the operator's vault.resyncInterval (default: the operator's default).
+	VaultResync string
+	// StoreRequeue is how often ESO re-validates SecretStores (default: ESO's 5m).
+	StoreRequeue string
+}
+
+// Stack is a running local platform. Everything in it is real: kube-apiserver and etcd, a Vault dev
+// server bootstrapped by hack/vault-bootstrap.sh, the ESO controller and the operator, each its own
+// process, built by hack/ scripts through the Go module proxy.
+type Stack struct {
+	Env *Environment
+	// Admin is a cluster-admin client; AdminKubeconfig is the same identity for kubectl and ESO.
+	Admin           client.Client
+	AdminKubeconfig string
+	KubectlBinary   string
+	Vault           *Vault
+	ESO, Operator   *Process
+	opts            StackOptions
+}
+
+// Process is a component running as its own process, logging to a file.
+type Process struct {
+	Name, Log string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+}
+
+// StartProcess starts bin with args and env added to this process's environment.
+func StartProcess(name, logPath string, env []string, bin string, args ...string) (*Process, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &Process{Name: name, Log: logPath, cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logFile.Close(); close(p.exited) }()
+	return p, nil
+}
+
+// Running says whether the process has not exited; Pid identifies it.
+func (p *Process) Running() bool {
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Stop interrupts the process and kills it if it has not exited within 10 seconds.
+func (p *Process) Stop() {
+	if p == nil || !p.Running() {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+// StartStack starts the platform. On error, whatever was started is stopped.
+func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error) {
+	s := &Stack{opts: opts}
+	defer func() {
+		if reterr != nil {
+			s.Stop()
+		}
+	}()
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	var err error
+	if s.Env, err = Start(); err != nil {
+		return nil, err
+	}
+	s.KubectlBinary = filepath.Join(s.Env.BinaryAssetsDirectory, "kubectl")
+	if s.Admin, err = client.New(s.Env.Config, client.Options{}); err != nil {
+		return nil, err
+	}
+	admin, err := s.Env.AddUser(envtest.User{Name: "platform-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	s.AdminKubeconfig = filepath.Join(opts.Dir, "kubeconfig")
+	if err := writeKubeconfig(admin, s.AdminKubeconfig); err != nil {
+		return nil, err
+	}
+
+	if s.Vault, err = StartVault(); err != nil {
+		return nil, err
+	}
+	if err := s.BootstrapVault(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.startESO(); err != nil {
+		return nil, err
+	}
+	if err := s.startOperator(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Stop stops every component, the operator first.
+func (s *Stack) Stop() {
+	s.Operator.Stop()
+	s.ESO.Stop()
+	if s.Vault != nil {
+		_ = s.Vault.Stop()
+	}
+	if s.Env != nil {
+		_ = s.Env.Stop()
+	}
+}
+
+// BootstrapVault runs hack/vault-bootstrap.sh, the one-time setup docs/vault.md describes, against
+// the stack's Vault and control plane, and gives the operator's ServiceAccount the
+// system:auth-delegator binding that a Vault without a reviewer JWT needs. Run it again after a
+// Vault rebuild.
+func (s *Stack) BootstrapVault(ctx context.Context) error {
+	ca := filepath.Join(s.opts.Dir, "apiserver-ca.crt")
+	if err := os.WriteFile(ca, s.Env.Config.CAData, 0o600); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(RepoRoot(), "hack", "vault-bootstrap.sh"))
+	cmd.Env = append(os.Environ(), "VAULT="+s.Vault.bin, "VAULT_ADDR="+s.Vault.Address, "VAULT_TOKEN="+VaultRootToken,
+		"KUBERNETES_HOST="+s.Env.Config.Host, "KUBERNETES_CA_FILE="+ca, "HOME="+s.opts.Dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("hack/vault-bootstrap.sh: %v: %s", err, out)
+	}
+	return ApplyFiles(ctx, s.Admin, filepath.Join(RepoRoot(), "config", "vault", "operator-auth-delegator.yaml"))
+}
+
+func (s *Stack) startESO() error {
+	bin, err := ComponentBinary("eso")
+	if err != nil {
+		return err
+	}
+	metrics, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	live, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	args := []string{"--enable-leader-election=false", "--metrics-addr=" + metrics, "--live-addr=" + live,
+		"--enable-cluster-store-reconciler=false", "--enable-cluster-external-secret-reconciler=false",
+		"--enable-cluster-push-secret-reconciler=false", "--enable-generator-state=false", "--zap-time-encoding=iso8601"}
+	if s.opts.StoreRequeue != "" {
+		args = append(args, "--store-requeue-interval="+s.opts.StoreRequeue)
+	}
+	s.ESO, err = StartProcess("external-secrets", filepath.Join(s.opts.Dir, "external-secrets.log"),
+		[]string{"KUBECONFIG=" + s.AdminKubeconfig}, bin, args...)
+	return err
+}
+
+// startOperator runs the operator binary as its own identity (bound to the generated manager role
+// only), logging in to Vault with a token of its ServiceAccount, as it would in a cluster.
+func (s *Stack) startOperator(ctx context.Context) error {
+	user, err := s.Env.OperatorUser(ctx, s.Admin)
+	if err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(s.opts.Dir, "operator.kubeconfig")
+	if err := writeKubeconfig(user, kubeconfig); err != nil {
+		return err
+	}
+	tokenPath := filepath.Join(s.opts.Dir, "operator-vault-token")
+	if err := s.operatorToken(ctx, tokenPath); err != nil {
+		return err
+	}
+	configPath, err := s.operatorConfig(tokenPath)
+	if err != nil {
+		return err
+	}
+	metrics, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	probes, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	s.Operator, err = StartProcess("tenant-operator", filepath.Join(s.opts.Dir, "operator.log"),
+		[]string{"KUBECONFIG=" + kubeconfig}, s.opts.Manager,
+		"--leader-elect=false", "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
+		"--health-probe-bind-address="+probes)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && s.Operator.Running() {
+		if resp, err := http.Get("http://" + probes + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("the operator did not become ready (log: %s)", s.Operator.Log)
+}
+
+// operatorToken writes a token of the operator's ServiceAccount for Vault's audience, where the
+// kubelet would project it in a cluster.
+func (s *Stack) operatorToken(ctx context.Context, path string) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: OperatorNamespace}}
+	if err := s.Admin.Create(ctx, ns); client.IgnoreAlreadyExists(err) != nil {
+		return err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: OperatorServiceAccount}}
+	if err := s.Admin.Create(ctx, sa); client.IgnoreAlreadyExists(err) != nil {
+		return err
+	}
+	token, err := s.ServiceAccountToken(ctx, OperatorNamespace, OperatorServiceAccount, "vault")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(token), 0o600)
+}
+
+// ServiceAccountToken requests a token of a ServiceAccount for an audience.
+func (s *Stack) ServiceAccountToken(ctx context.Context, namespace, name, audience string) (string, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		Audiences: []string{audience}, ExpirationSeconds: ptr.To[int64](24 * 3600)}}
+	if err := s.Admin.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", fmt.Errorf("token for %s/%s: %w", namespace, name, err)
+	}
+	return tr.Status.Token, nil
+}
+
+// operatorConfig writes the operator configuration: the given file plus the stack's Vault.
+func (s *Stack) operatorConfig(tokenPath string) (string, error) {
+	cfg := map[string]any{}
+	if s.opts.OperatorConfig != "" {
+		data, err := os.ReadFile(s.opts.OperatorConfig)
+		if err != nil {
+			return "", err
+		}
+		if err := yaml.Unmarshal(data, &cfg); err != nil {
+			return "", err
+		}
+	}
+	vault := map[string]any{
+		"address":       s.Vault.Address,
+		"authDelegator": true,
+		"auth":          map[string]any{"method": "kubernetes", "role": OperatorVaultRole, "tokenPath": tokenPath},
+	}
+	if s.opts.VaultResync != "" {
+		vault["resyncInterval"] = s.opts.VaultResync
+	}
+	cfg["vault"] = vault
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(s.opts.Dir, "operator-config.yaml")
+	return path, os.WriteFile(path, data, 0o600)
+}
+
+// Kubectl runs kubectl as the platform admin, with stdin when given.
+func (s *Stack) Kubectl(ctx context.Context, stdin string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.KubectlBinary, append([]string{"--kubeconfig", s.AdminKubeconfig}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func writeKubeconfig(user *envtest.AuthenticatedUser, path string) error {
+	data, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
+}
