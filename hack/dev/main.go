@@ -1,8 +1,9 @@
 // Command dev runs tenant-operator on a laptop with only Go installed: it starts a local
-// kube-apiserver and etcd (the binaries hack/envtest.sh provides), installs the operator's CRDs and
-// the CloudNativePG, Barman Cloud and External Secrets Operator CRDs, runs the operator binary
-// against it, applies config/samples, prints a kubeconfig and example commands, and on Ctrl-C stops
-// everything it started.
+// kube-apiserver and etcd with the operator's and third-party CRDs, a Vault dev server set up by
+// hack/vault-bootstrap.sh, the External Secrets Operator controller and the operator binary (the
+// same stack as the e2e suite, internal/testenv.Stack), seeds the sample tenant's secrets in Vault,
+// applies config/samples, prints a kubeconfig and example commands, and on Ctrl-C stops everything
+// it started.
 //
 // Run it with `make dev`.
 package main
@@ -24,7 +25,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tenantctl/tenant-operator/internal/testenv"
 )
@@ -43,106 +43,68 @@ func main() {
 func run(manager, samples, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
 		return err
 	}
-	dir, _ = filepath.Abs(dir)
 
-	fmt.Println("starting a local control plane (kube-apiserver, etcd) with the operator's and third-party CRDs ...")
-	env, err := testenv.Start()
+	fmt.Println("starting a local control plane, a Vault dev server (bootstrapped by hack/vault-bootstrap.sh),")
+	fmt.Println("the External Secrets Operator controller and the operator; the first run builds them (several minutes) ...")
+	stack, err := testenv.StartStack(ctx, testenv.StackOptions{
+		Dir: dir, Manager: manager, OperatorConfig: "config/dev/operator-config.yaml",
+		VaultResync: "30s", StoreRequeue: "30s",
+	})
 	if err != nil {
 		return err
 	}
 	defer func() {
-		fmt.Println("stopping the control plane")
-		_ = env.Stop()
+		fmt.Println("stopping the operator, ESO, Vault and the control plane")
+		stack.Stop()
 	}()
-
-	user, err := env.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return fmt.Errorf("create admin user: %w", err)
-	}
-	kubeconfigData, err := user.KubeConfig()
-	if err != nil {
+	if err := stack.Admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shared-db"}}); client.IgnoreAlreadyExists(err) != nil {
 		return err
 	}
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kubeconfigData, 0o600); err != nil {
-		return err
-	}
-	kubectl := filepath.Join(env.BinaryAssetsDirectory, "kubectl")
-
-	// The operator runs as its own identity, bound to the generated manager ClusterRole only, as in
-	// a cluster: the admission policies exempt exactly that identity.
-	adminClient, err := client.New(env.Config, client.Options{})
-	if err != nil {
-		return err
-	}
-	opUser, err := env.OperatorUser(ctx, adminClient)
-	if err != nil {
-		return err
-	}
-	opKubeconfigData, err := opUser.KubeConfig()
-	if err != nil {
-		return err
-	}
-	opKubeconfig := filepath.Join(dir, "operator.kubeconfig")
-	if err := os.WriteFile(opKubeconfig, opKubeconfigData, 0o600); err != nil {
-		return err
-	}
-
-	logPath := filepath.Join(dir, "operator.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	if err := adminClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shared-db"}}); client.IgnoreAlreadyExists(err) != nil {
-		return err
-	}
-	op := exec.Command(manager, "--leader-elect=false", "--config=config/dev/operator-config.yaml", "--metrics-bind-address=127.0.0.1:8080",
-		"--metrics-secure=false", "--health-probe-bind-address=127.0.0.1:8081", "--zap-devel")
-	op.Env = append(os.Environ(), "KUBECONFIG="+opKubeconfig)
-	op.Stdout, op.Stderr = logFile, logFile
-	if err := op.Start(); err != nil {
-		return fmt.Errorf("start the operator (%s; run `make build` first): %w", manager, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- op.Wait() }()
-	defer func() {
-		fmt.Println("stopping the operator")
-		_ = op.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = op.Process.Kill()
+	// The sample tenant acme reads these from Vault; they are made-up development values.
+	for path, data := range map[string]string{
+		"secret/data/tenants/acme/stripe": `{"data":{"api_key":"sk_test_dev_only"}}`,
+		"secret/data/tenants/acme/smtp":   `{"data":{"host":"smtp.example","username":"acme","password":"dev-only"}}`,
+	} {
+		if code, _, err := stack.Vault.Do(ctx, "POST", path, data); err != nil || code != 200 {
+			return fmt.Errorf("seed %s in Vault: HTTP %d %v", path, code, err)
 		}
-	}()
-
-	if err := applySamples(ctx, kubectl, kubeconfig, samples); err != nil {
+	}
+	if err := applySamples(ctx, stack.KubectlBinary, stack.AdminKubeconfig, samples); err != nil {
 		fmt.Fprintln(os.Stderr, "dev: applying samples:", err)
 	}
 
 	fmt.Printf(`
-tenant-operator is running against a local control plane.
+tenant-operator is running against a local control plane, with a real Vault and ESO.
 
   export KUBECONFIG=%[1]s
   alias kubectl=%[2]s
+  export VAULT_ADDR=%[3]s VAULT_TOKEN=%[4]s
+  alias vault=%[5]s
 
   kubectl get tenants                       # the samples, with Ready, Phase and Namespace
   kubectl get tenant acme -o yaml           # conditions and status of one tenant
-  kubectl explain tenant.spec.database      # the API documentation
-  kubectl get rolebindings.tenancy.tenantctl.io -A
-  tail -f %[3]s                             # the operator's log
+  kubectl get secret smtp -n tenant-acme -o jsonpath='{.data.host}' | base64 -d   # from Vault
+  vault kv put secret/tenants/acme/smtp host=smtp2.example username=acme password=rotated
+                                            # ... and the Secret follows within its refresh interval
+  kubectl explain tenant.spec.secrets       # the API documentation
+  tail -f %[6]s/operator.log                # the operator's log (ESO's and Vault's are beside it)
 
 Press Ctrl-C to stop everything this started.
-`, kubeconfig, kubectl, logPath)
+`, stack.AdminKubeconfig, stack.KubectlBinary, stack.Vault.Address, testenv.VaultRootToken, stack.Vault.Binary(), dir)
 
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-exited:
-		return fmt.Errorf("the operator exited (see %s): %v", logPath, err)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+			if !stack.Operator.Running() {
+				return fmt.Errorf("the operator exited (see %s)", stack.Operator.Log)
+			}
+		}
 	}
 }
 

@@ -270,6 +270,10 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// DefaultVaultTokenPath is where config/manager projects the operator's ServiceAccount token for
+// Vault's audience.
+const DefaultVaultTokenPath = "/var/run/secrets/tenantctl.io/vault/token"
+
 // defaultVault fills the Vault settings a file left out.
 func (c *Config) defaultVault() {
 	v := c.Vault
@@ -278,7 +282,7 @@ func (c *Config) defaultVault() {
 	}
 	for field, value := range map[*string]string{
 		&v.KVMount: "secret", &v.PathPrefix: "tenants", &v.KubernetesAuthMount: "kubernetes",
-		&v.Audience: "vault", &v.TokenTTL: "15m", &v.ResyncInterval: "5m", &v.Auth.TokenPath: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+		&v.Audience: "vault", &v.TokenTTL: "15m", &v.ResyncInterval: "5m", &v.Auth.TokenPath: DefaultVaultTokenPath,
 	} {
 		if *field == "" {
 			*field = value

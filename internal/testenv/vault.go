@@ -134,3 +134,6 @@ func (v *Vault) DoAs(ctx context.Context, token, method, path, body string) (int
 	data, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(data), err
 }
+
+// Binary is the vault binary, which is also the Vault CLI.
+func (v *Vault) Binary() string { return v.bin }
