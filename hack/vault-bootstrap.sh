@@ -11,8 +11,10 @@
 #   KV_MOUNT=secret PATH_PREFIX=tenants KUBERNETES_AUTH_MOUNT=kubernetes AUDIENCE=vault
 #   OPERATOR_NAMESPACE=tenant-operator-system OPERATOR_SERVICE_ACCOUNT=tenant-operator-controller-manager
 #   OPERATOR_ROLE=tenant-operator
-#   TOKEN_REVIEWER_JWT_FILE  a long-lived reviewer token for Vault; without it, Vault reviews each
-#                            client's token with that token (config/vault/operator-auth-delegator.yaml)
+#   TOKEN_REVIEWER_JWT_FILE  for a Vault outside the cluster: a token of a ServiceAccount bound to
+#                            system:auth-delegator (config/vault/token-reviewer.yaml) that Vault
+#                            reviews login tokens with. Unset: Vault runs in the cluster and uses
+#                            its own pod's ServiceAccount token.
 set -euo pipefail
 
 VAULT="${VAULT:-vault}"
@@ -30,21 +32,24 @@ export VAULT_ADDR VAULT_TOKEN
 log() { echo "vault-bootstrap: $*" >&2; }
 
 # 1. A KV version 2 engine for tenants' secrets.
-if ! "${VAULT}" secrets list -format=json | grep -q "\"${KV_MOUNT}/\""; then
+# (Listed into a variable first: grep -q closing the pipe early would fail the CLI under pipefail.)
+mounts="$("${VAULT}" secrets list -format=json)"
+if ! grep -q "\"${KV_MOUNT}/\"" <<<"${mounts}"; then
   log "enabling KV v2 at ${KV_MOUNT}/"
   "${VAULT}" secrets enable -path="${KV_MOUNT}" -version=2 kv >/dev/null
 fi
 
 # 2. Kubernetes auth, reviewing tokens against this cluster's apiserver.
-if ! "${VAULT}" auth list -format=json | grep -q "\"${KUBERNETES_AUTH_MOUNT}/\""; then
+auths="$("${VAULT}" auth list -format=json)"
+if ! grep -q "\"${KUBERNETES_AUTH_MOUNT}/\"" <<<"${auths}"; then
   log "enabling Kubernetes auth at ${KUBERNETES_AUTH_MOUNT}/"
   "${VAULT}" auth enable -path="${KUBERNETES_AUTH_MOUNT}" kubernetes >/dev/null
 fi
+# Login tokens are issued for Vault's audience, so the apiserver would not take them as the
+# credentials of the review itself: Vault reviews with a reviewer token of its own.
 config_args=(kubernetes_host="${KUBERNETES_HOST}" kubernetes_ca_cert=@"${KUBERNETES_CA_FILE}")
 if [ -n "${TOKEN_REVIEWER_JWT_FILE:-}" ]; then
   config_args+=(token_reviewer_jwt=@"${TOKEN_REVIEWER_JWT_FILE}" disable_local_ca_jwt=true)
-else
-  config_args+=(disable_local_ca_jwt=true)
 fi
 "${VAULT}" write "auth/${KUBERNETES_AUTH_MOUNT}/config" "${config_args[@]}" >/dev/null
 

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"strings"
 
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/builders"
 	"github.com/tenantctl/tenant-operator/internal/builders/secrets"
 	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
 	"github.com/tenantctl/tenant-operator/internal/vault"
@@ -33,17 +31,11 @@ const (
 	reasonWaitingForESO    = "WaitingForExternalSecrets"
 )
 
-// authDelegatorRole lets a ServiceAccount's own token review itself, for a Vault without a reviewer JWT.
-const authDelegatorRole = "system:auth-delegator"
-
 func (r *Reconciler) secretObjects(s *scope, retained bool) []client.Object {
 	t, ns, v := s.tenant, s.namespaceName, r.Config.Vault
 	var objs []client.Object
 	for _, sa := range secrets.ServiceAccounts(t, ns, retained) {
 		objs = append(objs, sa)
-	}
-	if v.AuthDelegator {
-		objs = append(objs, authDelegatorBinding(t, ns, retained))
 	}
 	for _, st := range secrets.SecretStores(t, ns, v, retained) {
 		objs = append(objs, st)
@@ -55,18 +47,6 @@ func (r *Reconciler) secretObjects(s *scope, retained bool) []client.Object {
 		objs = append(objs, ps)
 	}
 	return objs
-}
-
-func authDelegatorBinding(t *tenancyv1alpha1.Tenant, namespace string, retained bool) *rbacv1.ClusterRoleBinding {
-	crb := &rbacv1.ClusterRoleBinding{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-		ObjectMeta: builders.ObjectMeta(t, "", "tenantctl:tenant:"+t.Name+":vault-auth", retained),
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: authDelegatorRole},
-	}
-	for _, sa := range secrets.ServiceAccounts(t, namespace, retained) {
-		crb.Subjects = append(crb.Subjects, rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: sa.Name, Namespace: namespace})
-	}
-	return crb
 }
 
 // otherPaths maps every other tenant that uses Vault to its path, for the overlap check.

@@ -63,10 +63,6 @@ type Vault struct {
 	// ResyncInterval is how often a tenant's Vault policies and roles are checked again. Vault
 	// has no watch: a policy or role deleted or edited out of band is recreated within it.
 	ResyncInterval string `json:"resyncInterval,omitempty"`
-	// AuthDelegator binds each tenant's Vault ServiceAccounts to system:auth-delegator, for a Vault
-	// whose Kubernetes auth reviews a client's token with the client's own token
-	// (disable_local_ca_jwt and no token_reviewer_jwt). Leave false when Vault has a reviewer JWT.
-	AuthDelegator bool `json:"authDelegator,omitempty"`
 	// Auth is how the operator itself logs in to Vault.
 	Auth VaultAuth `json:"auth"`
 }

@@ -123,6 +123,9 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error)
 		return nil, err
 	}
 	s.KubectlBinary = filepath.Join(s.Env.BinaryAssetsDirectory, "kubectl")
+	if err := installESOGenerators(s.Env); err != nil {
+		return nil, err
+	}
 	if s.Admin, err = client.New(s.Env.Config, client.Options{}); err != nil {
 		return nil, err
 	}
@@ -162,22 +165,37 @@ func (s *Stack) Stop() {
 	}
 }
 
-// BootstrapVault runs hack/vault-bootstrap.sh, the one-time setup docs/vault.md describes, against
-// the stack's Vault and control plane, and gives the operator's ServiceAccount the
-// system:auth-delegator binding that a Vault without a reviewer JWT needs. Run it again after a
-// Vault rebuild.
+// BootstrapVault does the one-time setup docs/vault.md describes, against the stack's Vault and
+// control plane: Vault's token reviewer (config/vault/token-reviewer.yaml, a token of it for a
+// Vault outside the cluster), then hack/vault-bootstrap.sh. Run it again after a Vault rebuild.
 func (s *Stack) BootstrapVault(ctx context.Context) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: OperatorNamespace}}
+	if err := s.Admin.Create(ctx, ns); client.IgnoreAlreadyExists(err) != nil {
+		return err
+	}
+	if err := ApplyFiles(ctx, s.Admin, filepath.Join(RepoRoot(), "config", "vault", "token-reviewer.yaml")); err != nil {
+		return err
+	}
+	reviewer, err := s.ServiceAccountToken(ctx, OperatorNamespace, "vault-token-reviewer", "")
+	if err != nil {
+		return err
+	}
+	reviewerPath := filepath.Join(s.opts.Dir, "vault-token-reviewer.jwt")
 	ca := filepath.Join(s.opts.Dir, "apiserver-ca.crt")
+	if err := os.WriteFile(reviewerPath, []byte(reviewer), 0o600); err != nil {
+		return err
+	}
 	if err := os.WriteFile(ca, s.Env.Config.CAData, 0o600); err != nil {
 		return err
 	}
 	cmd := exec.CommandContext(ctx, filepath.Join(RepoRoot(), "hack", "vault-bootstrap.sh"))
 	cmd.Env = append(os.Environ(), "VAULT="+s.Vault.bin, "VAULT_ADDR="+s.Vault.Address, "VAULT_TOKEN="+VaultRootToken,
-		"KUBERNETES_HOST="+s.Env.Config.Host, "KUBERNETES_CA_FILE="+ca, "HOME="+s.opts.Dir)
+		"KUBERNETES_HOST="+s.Env.Config.Host, "KUBERNETES_CA_FILE="+ca, "TOKEN_REVIEWER_JWT_FILE="+reviewerPath,
+		"HOME="+s.opts.Dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("hack/vault-bootstrap.sh: %v: %s", err, out)
 	}
-	return ApplyFiles(ctx, s.Admin, filepath.Join(RepoRoot(), "config", "vault", "operator-auth-delegator.yaml"))
+	return nil
 }
 
 func (s *Stack) startESO() error {
@@ -254,10 +272,6 @@ func (s *Stack) startOperator(ctx context.Context) error {
 // operatorToken writes a token of the operator's ServiceAccount for Vault's audience, where the
 // kubelet would project it in a cluster.
 func (s *Stack) operatorToken(ctx context.Context, path string) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: OperatorNamespace}}
-	if err := s.Admin.Create(ctx, ns); client.IgnoreAlreadyExists(err) != nil {
-		return err
-	}
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: OperatorNamespace, Name: OperatorServiceAccount}}
 	if err := s.Admin.Create(ctx, sa); client.IgnoreAlreadyExists(err) != nil {
 		return err
@@ -269,11 +283,13 @@ func (s *Stack) operatorToken(ctx context.Context, path string) error {
 	return os.WriteFile(path, []byte(token), 0o600)
 }
 
-// ServiceAccountToken requests a token of a ServiceAccount for an audience.
+// ServiceAccountToken requests a token of a ServiceAccount for an audience ("" for the apiserver's).
 func (s *Stack) ServiceAccountToken(ctx context.Context, namespace, name, audience string) (string, error) {
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
-	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
-		Audiences: []string{audience}, ExpirationSeconds: ptr.To[int64](24 * 3600)}}
+	tr := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)}}
+	if audience != "" {
+		tr.Spec.Audiences = []string{audience}
+	}
 	if err := s.Admin.SubResource("token").Create(ctx, sa, tr); err != nil {
 		return "", fmt.Errorf("token for %s/%s: %w", namespace, name, err)
 	}
@@ -293,9 +309,8 @@ func (s *Stack) operatorConfig(tokenPath string) (string, error) {
 		}
 	}
 	vault := map[string]any{
-		"address":       s.Vault.Address,
-		"authDelegator": true,
-		"auth":          map[string]any{"method": "kubernetes", "role": OperatorVaultRole, "tokenPath": tokenPath},
+		"address": s.Vault.Address,
+		"auth":    map[string]any{"method": "kubernetes", "role": OperatorVaultRole, "tokenPath": tokenPath},
 	}
 	if s.opts.VaultResync != "" {
 		vault["resyncInterval"] = s.opts.VaultResync
@@ -317,6 +332,23 @@ func (s *Stack) Kubectl(ctx context.Context, stdin string, args ...string) (stri
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// installESOGenerators installs the ESO CRDs the operator does not use but the ESO controller
+// watches (its generators), so that ESO itself can start.
+func installESOGenerators(env *Environment) error {
+	eso, err := ModuleDir(ESOModule, ESOVersion)
+	if err != nil {
+		return err
+	}
+	files, err := filepath.Glob(filepath.Join(eso, esoCRDDir, "generators.external-secrets.io_*.yaml"))
+	if err != nil {
+		return err
+	}
+	files = append(files, filepath.Join(eso, esoCRDDir, "external-secrets.io_clusterexternalsecrets.yaml"),
+		filepath.Join(eso, esoCRDDir, "external-secrets.io_clusterpushsecrets.yaml"))
+	_, err = envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: files, ErrorIfPathMissing: true})
+	return err
 }
 
 func writeKubeconfig(user *envtest.AuthenticatedUser, path string) error {
