@@ -29,6 +29,7 @@ help: ## Show the targets.
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and the manager ClusterRole from the markers in api/ and controllers/.
 	$(CONTROLLER_GEN) crd paths="./api/..." output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths="./controllers/...;./internal/..." output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) webhook paths="./internal/webhook/..." output:webhook:artifacts:config=config/webhook
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types (ours and the ESO mirror).

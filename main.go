@@ -31,6 +31,11 @@ func main() {
 		"Namespace of the leader-election Lease (default: the operator's own namespace).")
 	flag.IntVar(&opts.MaxConcurrentTenants, "concurrency", 4,
 		"How many Tenants (and RoleBindings) are reconciled at once.")
+	flag.BoolVar(&opts.Webhooks, "enable-webhooks", true,
+		"Serve the admission webhook for tenancy RoleBindings (its ValidatingWebhookConfiguration fails closed).")
+	flag.IntVar(&opts.WebhookPort, "webhook-port", 9443, "The port the admission webhook listens on.")
+	flag.StringVar(&opts.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs",
+		"The directory holding the webhook's serving certificate (tls.crt and tls.key).")
 	flag.StringVar(&configFile, "config", "",
 		"Path of the operator configuration file (YAML). Unset uses the built-in defaults.")
 	zapOpts := zap.Options{}

@@ -23,6 +23,17 @@ const (
 	ConditionExpired = "Expired"
 )
 
+// Reasons of a RoleBinding.
+const (
+	// ReasonExpired: expiresAt has passed; the access is removed.
+	ReasonExpired = "Expired"
+	// ReasonNotExpired: the access has not reached its expiresAt (or has none).
+	ReasonNotExpired = "NotExpired"
+	// ReasonNotATenantNamespace: the RoleBinding is not in a namespace of a live Tenant (never
+	// admitted; seen when a Tenant is deleted under Retain). No access is granted.
+	ReasonNotATenantNamespace = "NotATenantNamespace"
+)
+
 // Condition reasons. Every condition the operator writes carries one of these.
 const (
 	// ReasonReconciling: the operator has seen the object and not finished its first pass.

@@ -9,6 +9,9 @@ const (
 	// LabelRetained marks a namespace and objects kept after their Tenant was deleted with the
 	// Retain policy. A Tenant created later with the same name adopts them again.
 	LabelRetained = "tenancy.tenantctl.io/retained"
+	// LabelRoleBinding names the tenancy RoleBinding an RBAC RoleBinding was made for. The Tenant
+	// controller leaves such bindings to the RoleBinding controller.
+	LabelRoleBinding = "tenancy.tenantctl.io/rolebinding"
 	// LabelManagedBy is the conventional label naming the operator.
 	LabelManagedBy = "app.kubernetes.io/managed-by"
 	// ManagedByValue is LabelManagedBy's value.

@@ -1,47 +1,194 @@
 // Package rolebinding reconciles rolebindings.tenancy.tenantctl.io objects into RBAC RoleBindings
-// to tenant roles.
+// to tenant roles, and removes that access at expiresAt. Whether a grant may be made at all is
+// decided at admission (internal/webhook); this controller only puts admitted grants in force, and
+// takes them away again when they expire or their Tenant goes.
 package rolebinding
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/apply"
+	"github.com/tenantctl/tenant-operator/internal/builders/access"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/lookup"
 	"github.com/tenantctl/tenant-operator/internal/status"
 )
 
+// FieldOwner is the server-side apply field manager of the RoleBinding controller.
+const FieldOwner = "tenant-operator/rolebinding"
+
+var expirations = prometheus.NewCounter(prometheus.CounterOpts{
+	Name: "tenant_operator_rolebinding_expirations_total",
+	Help: "Tenancy RoleBindings whose access was removed because expiresAt passed.",
+})
+
+func init() { metrics.Registry.MustRegister(expirations) }
+
 // Reconciler reconciles a tenancy RoleBinding.
 type Reconciler struct {
-	Client client.Client
-	Config config.Config
+	Client   client.Client
+	Config   config.Config
+	Applier  *apply.Applier
+	Recorder events.EventRecorder
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=rolebindings,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=rolebindings/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=rolebindings/finalizers,verbs=update
 
-// Reconcile brings one RoleBinding towards its spec and reports what it observed in status.
+// Reconcile puts one RoleBinding's grant in force, or takes it away, and reports which in status.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rb := &tenancyv1alpha1.RoleBinding{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rb); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		if apierrors.IsNotFound(err) {
+			// Removed explicitly rather than left to the garbage collector alone: access must end
+			// with the object even where no collector runs.
+			return ctrl.Result{}, r.revoke(ctx, req.Namespace, "tenancy:"+req.Name)
+		}
+		return ctrl.Result{}, err
+	}
+	if !rb.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb))
 	}
 	before := rb.DeepCopy()
-	status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionUnknown,
-		tenancyv1alpha1.ReasonNotImplemented, "this version of the operator does not bind tenant roles yet")
+	result, err := r.reconcile(ctx, rb)
 	rb.Status.ObservedGeneration = rb.Generation
-	return ctrl.Result{}, status.Patch(ctx, r.Client, before, rb)
+	r.recordTransitions(before, rb)
+	if perr := status.Patch(ctx, r.Client, before, rb); perr != nil && err == nil {
+		err = perr
+	}
+	return result, err
 }
 
-// SetupWithManager registers the reconciler with the manager.
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, rb *tenancyv1alpha1.RoleBinding) (ctrl.Result, error) {
+	rb.Status.ExpiresAt = rb.Spec.ExpiresAt
+	tenant, err := lookup.TenantOf(ctx, r.Client, rb.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if tenant == nil {
+		r.setNotInForce(rb, tenancyv1alpha1.ReasonNotATenantNamespace,
+			fmt.Sprintf("namespace %s does not belong to a live Tenant: no access is granted", rb.Namespace))
+		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb))
+	}
+	clusterRole, ok := r.Config.Roles[rb.Spec.Role]
+	if !ok {
+		r.setNotInForce(rb, tenancyv1alpha1.ReasonInvalidSpec,
+			fmt.Sprintf("spec.role: %q is not a tenant role of this operator", rb.Spec.Role))
+		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb))
+	}
+	now := r.now()
+	if exp := rb.Spec.ExpiresAt; exp != nil && !now.Before(exp.Time) {
+		if err := r.revoke(ctx, rb.Namespace, access.GrantName(rb)); err != nil {
+			return ctrl.Result{}, err
+		}
+		if !meta.IsStatusConditionTrue(rb.Status.Conditions, tenancyv1alpha1.ConditionExpired) {
+			expirations.Inc()
+		}
+		status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionExpired, metav1.ConditionTrue,
+			tenancyv1alpha1.ReasonExpired, "expired at "+exp.UTC().Format(time.RFC3339)+"; the access is removed")
+		status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse,
+			tenancyv1alpha1.ReasonExpired, "expired at "+exp.UTC().Format(time.RFC3339))
+		rb.Status.BoundNamespaces = nil
+		return ctrl.Result{}, nil
+	}
+	if _, err := r.Applier.Apply(ctx, access.Grant(rb, tenant.Name, clusterRole)); err != nil {
+		status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse,
+			tenancyv1alpha1.ReasonApplyFailed, err.Error())
+		return ctrl.Result{}, err
+	}
+	rb.Status.BoundNamespaces = []string{rb.Namespace}
+	msg := fmt.Sprintf("%s is bound to %s in %s", rb.Spec.Role, clusterRole, rb.Namespace)
+	status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionTrue,
+		tenancyv1alpha1.ReasonReady, msg)
+	status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionExpired, metav1.ConditionFalse,
+		tenancyv1alpha1.ReasonNotExpired, "the access is in force")
+	if exp := rb.Spec.ExpiresAt; exp != nil {
+		// Come back exactly when the access must end; nothing polls in between.
+		return ctrl.Result{RequeueAfter: exp.Sub(now)}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) setNotInForce(rb *tenancyv1alpha1.RoleBinding, reason, msg string) {
+	rb.Status.BoundNamespaces = nil
+	status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+}
+
+// revoke deletes the grant's RBAC RoleBinding if it exists.
+func (r *Reconciler) revoke(ctx context.Context, namespace, name string) error {
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	_, err := r.Applier.Delete(ctx, rb)
+	return err
+}
+
+func (r *Reconciler) recordTransitions(before, after *tenancyv1alpha1.RoleBinding) {
+	if r.Recorder == nil {
+		return
+	}
+	for _, c := range after.Status.Conditions {
+		old := meta.FindStatusCondition(before.Status.Conditions, c.Type)
+		if old != nil && old.Status == c.Status && old.Reason == c.Reason {
+			continue
+		}
+		typ := corev1.EventTypeNormal
+		if (c.Type == tenancyv1alpha1.ConditionReady && c.Status != metav1.ConditionTrue) ||
+			(c.Type == tenancyv1alpha1.ConditionExpired && c.Status == metav1.ConditionTrue) {
+			typ = corev1.EventTypeWarning
+		}
+		r.Recorder.Eventf(after, nil, typ, c.Reason, c.Type, "%s is %s: %s", c.Type, c.Status, c.Message)
+	}
+}
+
+// SetupWithManager registers the reconciler. Changes to the RBAC RoleBindings it made bring their
+// RoleBinding back (drift); a Tenant's changes bring back every RoleBinding in its namespace (its
+// deletion revokes them).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	byTenant := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		t, ok := obj.(*tenancyv1alpha1.Tenant)
+		if !ok || t.Status.Namespace == "" {
+			return nil
+		}
+		list := &tenancyv1alpha1.RoleBindingList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(t.Status.Namespace)); err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for _, rb := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&rb)})
+		}
+		return out
+	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&tenancyv1alpha1.RoleBinding{}).
+		Owns(&rbacv1.RoleBinding{}).
+		Watches(&tenancyv1alpha1.Tenant{}, byTenant).
 		Named("rolebinding").
 		WithOptions(opts).
 		Complete(r)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -77,7 +78,9 @@ func (r *Reconciler) finalize(ctx context.Context, s *scope) error {
 
 // revokeAccess deletes every binding and role the operator made for the tenant.
 func (r *Reconciler) revokeAccess(ctx context.Context, t *tenancyv1alpha1.Tenant) error {
-	sel := client.MatchingLabels{tenancyv1alpha1.LabelTenant: t.Name}
+	// Every binding of the tenant, the RoleBinding controller's included: a deleted Tenant grants
+	// nothing. That controller does not grant again without a live Tenant.
+	sel := labels.SelectorFromSet(labels.Set{tenancyv1alpha1.LabelTenant: t.Name})
 	var errs []error
 	for _, list := range []client.ObjectList{&rbacv1.RoleBindingList{}, &rbacv1.ClusterRoleBindingList{}, &rbacv1.ClusterRoleList{}} {
 		if _, err := r.Applier.Prune(ctx, list, sel, nil); err != nil {

@@ -11,6 +11,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -177,7 +179,7 @@ func (r *Reconciler) prune(ctx context.Context, s *scope) error {
 	if s.invalid {
 		return nil
 	}
-	sel := client.MatchingLabels{tenancyv1alpha1.LabelTenant: s.tenant.Name}
+	sel := ownSelector(s.tenant)
 	var errs []error
 	objectStores := &unstructured.UnstructuredList{}
 	objectStores.SetGroupVersionKind(database.ObjectStoreListGVK)
@@ -194,4 +196,12 @@ func (r *Reconciler) prune(ctx context.Context, s *scope) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ownSelector selects what the Tenant controller made for t: the tenant label, without the
+// RoleBinding controller's bindings.
+func ownSelector(t *tenancyv1alpha1.Tenant) labels.Selector {
+	tenant, _ := labels.NewRequirement(tenancyv1alpha1.LabelTenant, selection.Equals, []string{t.Name})
+	notGrant, _ := labels.NewRequirement(tenancyv1alpha1.LabelRoleBinding, selection.DoesNotExist, nil)
+	return labels.NewSelector().Add(*tenant, *notGrant)
 }

@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -107,8 +108,8 @@ func (a *Applier) Delete(ctx context.Context, obj client.Object, opts ...client.
 // Prune deletes the objects of list's kind that carry the selector's labels but are not in keep
 // (names, qualified by namespace for namespaced kinds: "namespace/name"). Call it only after a
 // successful apply pass, so that a failed pass never deletes what it failed to rewrite.
-func (a *Applier) Prune(ctx context.Context, list client.ObjectList, selector client.MatchingLabels, keep map[string]bool) (int, error) {
-	if err := a.Client.List(ctx, list, selector); err != nil {
+func (a *Applier) Prune(ctx context.Context, list client.ObjectList, selector labels.Selector, keep map[string]bool) (int, error) {
+	if err := a.Client.List(ctx, list, client.MatchingLabelsSelector{Selector: selector}); err != nil {
 		return 0, fmt.Errorf("list for pruning: %w", err)
 	}
 	items, err := meta.ExtractList(list)

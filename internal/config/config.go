@@ -34,6 +34,9 @@ type Config struct {
 	// Roles are the tenant roles that may be granted, each mapped to the ClusterRole it binds.
 	// The defaults are admin, developer and viewer; a platform may add its own.
 	Roles map[string]string `json:"roles,omitempty"`
+	// MaxGrantDuration, when set, is the longest a rolebindings.tenancy.tenantctl.io grant may
+	// last: expiresAt becomes required and at most this far ahead (for example "720h").
+	MaxGrantDuration string `json:"maxGrantDuration,omitempty"`
 
 	// Database configures the tenants' PostgreSQL databases.
 	Database Database `json:"database,omitempty"`
@@ -212,6 +215,11 @@ func (c Config) Validate() error {
 	var errs []error
 	if len(c.NamespacePrefix) > MaxNamespacePrefixLength || !prefixPattern.MatchString(c.NamespacePrefix) {
 		errs = append(errs, fmt.Errorf("namespacePrefix %q must start with a lowercase letter, hold only lowercase letters, digits and '-', and be at most %d characters", c.NamespacePrefix, MaxNamespacePrefixLength))
+	}
+	if c.MaxGrantDuration != "" {
+		if d, err := time.ParseDuration(c.MaxGrantDuration); err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("maxGrantDuration %q must be a positive duration such as 720h", c.MaxGrantDuration))
+		}
 	}
 	if len(c.Roles) == 0 {
 		errs = append(errs, errors.New("roles must allow at least one tenant role"))

@@ -17,12 +17,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"github.com/tenantctl/tenant-operator/controllers/rolebinding"
 	"github.com/tenantctl/tenant-operator/controllers/tenant"
 	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/config"
 	"github.com/tenantctl/tenant-operator/internal/vault"
+	webhooks "github.com/tenantctl/tenant-operator/internal/webhook"
 )
 
 // Options are the process-level settings of the manager, set by flags in main.go.
@@ -35,6 +37,12 @@ type Options struct {
 	LeaderElectionNS     string
 	MaxConcurrentTenants int
 	Config               config.Config
+	// Webhooks serves the admission webhook on WebhookHost:WebhookPort with the serving
+	// certificate in WebhookCertDir (tls.crt, tls.key).
+	Webhooks       bool
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
 }
 
 // DefaultLeaderElectionID names the Lease the replicas compete for.
@@ -51,7 +59,12 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 	if id == "" {
 		id = DefaultLeaderElectionID
 	}
+	var hooks webhook.Server
+	if o.Webhooks {
+		hooks = webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir})
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		WebhookServer:                 hooks,
 		Scheme:                        NewScheme(),
 		Cache:                         CacheOptions(),
 		Metrics:                       metricsOpts,
@@ -69,6 +82,17 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("add readiness check: %w", err)
+	}
+	if o.Webhooks {
+		// Not ready until the webhook serves: with failurePolicy Fail, a replica that cannot answer
+		// admission must not receive traffic.
+		// GetWebhookServer (not hooks itself) adds the server to the manager's runnables.
+		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+			return nil, fmt.Errorf("add webhook readiness check: %w", err)
+		}
+		mgr.GetWebhookServer().Register(webhooks.RoleBindingPath, &webhook.Admission{Handler: &webhooks.RoleBindingValidator{
+			Reader: mgr.GetAPIReader(), Client: mgr.GetClient(), Config: o.Config,
+		}})
 	}
 	workers := o.MaxConcurrentTenants
 	if workers < 1 {
@@ -95,7 +119,8 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 	if err := tenants.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}
-	if err := (&rolebinding.Reconciler{Client: mgr.GetClient(), Config: o.Config}).
+	if err := (&rolebinding.Reconciler{Client: mgr.GetClient(), Config: o.Config,
+		Applier: apply.New(mgr.GetClient(), rolebinding.FieldOwner), Recorder: mgr.GetEventRecorder("tenant-operator")}).
 		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
 		return nil, fmt.Errorf("set up rolebinding controller: %w", err)
 	}

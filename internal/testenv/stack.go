@@ -251,7 +251,9 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	}
 	s.Operator, err = StartProcess("tenant-operator", filepath.Join(s.opts.Dir, "operator.log"),
 		[]string{"KUBECONFIG=" + kubeconfig}, s.opts.Manager,
-		"--leader-elect=false", "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
+		// The stack installs no ValidatingWebhookConfiguration (its admission is tested in
+		// controllers/rolebinding, with envtest's webhook certificates).
+		"--leader-elect=false", "--enable-webhooks=false", "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
 		"--health-probe-bind-address="+probes)
 	if err != nil {
 		return err

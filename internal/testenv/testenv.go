@@ -121,7 +121,15 @@ type Environment struct {
 }
 
 // Start starts kube-apiserver and etcd with every CRD installed, and waits until they are served.
-func Start() (*Environment, error) {
+func Start() (*Environment, error) { return start(false) }
+
+// StartWithWebhooks is Start plus the operator's ValidatingWebhookConfiguration (config/webhook),
+// pointed at a local webhook server: serve it on WebhookInstallOptions' LocalServingHost,
+// LocalServingPort and LocalServingCertDir. It fails closed, so creating a tenancy RoleBinding
+// needs the operator's webhook running.
+func StartWithWebhooks() (*Environment, error) { return start(true) }
+
+func start(webhooks bool) (*Environment, error) {
 	assets, err := Assets()
 	if err != nil {
 		return nil, err
@@ -136,6 +144,9 @@ func Start() (*Environment, error) {
 		ErrorIfCRDPathMissing:    true,
 		ControlPlaneStartTimeout: controlPlaneTimout,
 		ControlPlaneStopTimeout:  controlPlaneTimout,
+	}
+	if webhooks {
+		env.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join(RepoRoot(), "config", "webhook", "manifests.yaml")}}
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -149,3 +149,30 @@ func subjects(in []tenancyv1alpha1.Subject) []rbacv1.Subject {
 	}
 	return out
 }
+
+// GrantName names the RBAC RoleBinding made for a tenancy RoleBinding.
+func GrantName(rb *tenancyv1alpha1.RoleBinding) string { return "tenancy:" + rb.Name }
+
+// Grant is the RBAC RoleBinding that puts a tenancy RoleBinding in force: its subjects bound to the
+// tenant role's ClusterRole in the RoleBinding's namespace, owned by the tenancy RoleBinding and
+// labelled with the tenant, so that the Tenant's deletion revokes it too.
+func Grant(rb *tenancyv1alpha1.RoleBinding, tenant, clusterRole string) *rbacv1.RoleBinding {
+	yes := true
+	return &rbacv1.RoleBinding{
+		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: GrantName(rb), Namespace: rb.Namespace,
+			Labels: map[string]string{
+				tenancyv1alpha1.LabelTenant:      tenant,
+				tenancyv1alpha1.LabelRoleBinding: rb.Name,
+				tenancyv1alpha1.LabelManagedBy:   tenancyv1alpha1.ManagedByValue,
+			},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: tenancyv1alpha1.GroupVersion.String(), Kind: "RoleBinding", Name: rb.Name, UID: rb.UID,
+				Controller: &yes, BlockOwnerDeletion: &yes,
+			}},
+		},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+		Subjects: subjects(rb.Spec.Subjects),
+	}
+}

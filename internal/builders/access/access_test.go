@@ -78,3 +78,15 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestGrantGolden(t *testing.T) {
+	rb := &tenancyv1alpha1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "alice-dev", Namespace: "tenant-acme", UID: "0000-rb"},
+		Spec: tenancyv1alpha1.RoleBindingSpec{Role: "developer", Subjects: []tenancyv1alpha1.Subject{
+			{Kind: tenancyv1alpha1.SubjectUser, Name: "acme:alice@acme.com"},
+			{Kind: tenancyv1alpha1.SubjectGroup, Name: "acme:oncall"},
+			{Kind: tenancyv1alpha1.SubjectServiceAccount, Name: "ci", Namespace: "tenant-acme"},
+		}},
+	}
+	builders.Golden(t, "grant", Grant(rb, "acme", "tenant-developer"))
+}
