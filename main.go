@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/tenantctl/tenant-operator/internal/certs"
 	"github.com/tenantctl/tenant-operator/internal/config"
 	"github.com/tenantctl/tenant-operator/internal/operator"
 )
@@ -36,6 +37,16 @@ func main() {
 	flag.IntVar(&opts.WebhookPort, "webhook-port", 9443, "The port the admission webhook listens on.")
 	flag.StringVar(&opts.WebhookCertDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs",
 		"The directory holding the webhook's serving certificate (tls.crt and tls.key).")
+	var certOpts certs.Options
+	certMode := flag.String("webhook-cert-mode", "self-managed",
+		"self-managed: the operator keeps the webhook's certificate in a Secret and the caBundle current; "+
+			"external: cert-manager (or another tool) provides the files in --webhook-cert-dir and the caBundle.")
+	flag.StringVar(&certOpts.ServiceName, "webhook-service", "tenant-operator-webhook-service",
+		"The webhook Service in the operator's namespace (self-managed certificates are issued for it).")
+	flag.StringVar(&certOpts.SecretName, "webhook-cert-secret", "tenant-operator-webhook-cert",
+		"The Secret in the operator's namespace that holds the self-managed certificate.")
+	flag.StringVar(&certOpts.WebhookConfiguration, "webhook-configuration", "tenant-operator-validating-webhook-configuration",
+		"The ValidatingWebhookConfiguration whose caBundle the self-managed CA is put into.")
 	flag.StringVar(&configFile, "config", "",
 		"Path of the operator configuration file (YAML). Unset uses the built-in defaults.")
 	zapOpts := zap.Options{}
@@ -43,6 +54,19 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
+
+	switch *certMode {
+	case "self-managed":
+		certOpts.Namespace = os.Getenv("POD_NAMESPACE")
+		if certOpts.Namespace == "" {
+			certOpts.Namespace = "tenant-operator-system"
+		}
+		opts.WebhookCerts = &certOpts
+	case "external":
+	default:
+		log.Error(nil, "--webhook-cert-mode must be self-managed or external", "value", *certMode)
+		os.Exit(1)
+	}
 
 	cfg, err := config.Load(configFile)
 	if err != nil {

@@ -261,12 +261,21 @@ func TestSharedDatabase(t *testing.T) {
 		Spec: tenancyv1alpha1.TenantSpec{Database: &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared}}})
 	const shared = sharedDBNamespace
 
-	role, db := &cnpgv1.DatabaseRole{}, &cnpgv1.Database{}
+	role, db, np := &cnpgv1.DatabaseRole{}, &cnpgv1.Database{}, &networkingv1.NetworkPolicy{}
+	creds, copied := &corev1.Secret{}, &corev1.Secret{}
+	// One pass applies these one after another: wait for all of them, not only the first.
 	testenv.Eventually(t, wait, func() error {
-		if err := admin.Get(ctx, client.ObjectKey{Namespace: shared, Name: "tenant-smallco"}, role); err != nil {
-			return err
+		for _, o := range []struct {
+			obj       client.Object
+			namespace string
+			name      string
+		}{{role, shared, "tenant-smallco"}, {db, shared, "tenant-smallco"}, {np, shared, "tenant-smallco-db"},
+			{creds, "tenant-smallco", "database-credentials"}, {copied, shared, "tenant-smallco-credentials"}} {
+			if err := admin.Get(ctx, client.ObjectKey{Namespace: o.namespace, Name: o.name}, o.obj); err != nil {
+				return err
+			}
 		}
-		return admin.Get(ctx, client.ObjectKey{Namespace: shared, Name: "tenant-smallco"}, db)
+		return nil
 	})
 	if db.Spec.Name != "smallco" || db.Spec.Owner != "smallco" || db.Spec.ClusterRef.Name != "shared-pg" || db.Spec.ReclaimPolicy != cnpgv1.DatabaseReclaimRetain {
 		t.Errorf("database = %+v", db.Spec)
@@ -274,17 +283,12 @@ func TestSharedDatabase(t *testing.T) {
 	if role.Spec.Name != "smallco" || !role.Spec.Login || role.Spec.ReclaimPolicy != cnpgv1.DatabaseRoleReclaimRetain || role.Spec.PasswordSecret.Name != "tenant-smallco-credentials" {
 		t.Errorf("role = %+v", role.Spec)
 	}
-	np := &networkingv1.NetworkPolicy{}
-	get(t, np, shared, "tenant-smallco-db")
 	from := np.Spec.Ingress[0].From
 	if len(from) != 1 || from[0].NamespaceSelector.MatchLabels[corev1.LabelMetadataName] != "tenant-smallco" || np.Spec.Ingress[0].Ports[0].Port.IntValue() != 5432 {
 		t.Errorf("the shared cluster admits %+v", np.Spec.Ingress)
 	}
 
 	// One source of the password: the tenant's Secret; the shared namespace holds a copy.
-	creds, copied := &corev1.Secret{}, &corev1.Secret{}
-	get(t, creds, "tenant-smallco", "database-credentials")
-	get(t, copied, shared, "tenant-smallco-credentials")
 	if len(creds.Data["password"]) < 32 || string(copied.Data["password"]) != string(creds.Data["password"]) {
 		t.Fatal("the shared copy does not hold the tenant's generated password")
 	}

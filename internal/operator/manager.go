@@ -1,7 +1,9 @@
 package operator
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -22,6 +24,7 @@ import (
 	"github.com/tenantctl/tenant-operator/controllers/rolebinding"
 	"github.com/tenantctl/tenant-operator/controllers/tenant"
 	"github.com/tenantctl/tenant-operator/internal/apply"
+	"github.com/tenantctl/tenant-operator/internal/certs"
 	"github.com/tenantctl/tenant-operator/internal/config"
 	"github.com/tenantctl/tenant-operator/internal/vault"
 	webhooks "github.com/tenantctl/tenant-operator/internal/webhook"
@@ -43,6 +46,9 @@ type Options struct {
 	WebhookHost    string
 	WebhookPort    int
 	WebhookCertDir string
+	// WebhookCerts is nil when something else (cert-manager, envtest) provides the serving
+	// certificate; otherwise the operator manages it itself (internal/certs).
+	WebhookCerts *certs.Options
 }
 
 // DefaultLeaderElectionID names the Lease the replicas compete for.
@@ -60,6 +66,11 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 		id = DefaultLeaderElectionID
 	}
 	var hooks webhook.Server
+	if o.Webhooks && o.WebhookCerts != nil {
+		if err := selfManagedCertificate(restConfig, o); err != nil {
+			return nil, err
+		}
+	}
 	if o.Webhooks {
 		hooks = webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir})
 	}
@@ -89,6 +100,11 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 		// GetWebhookServer (not hooks itself) adds the server to the manager's runnables.
 		if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 			return nil, fmt.Errorf("add webhook readiness check: %w", err)
+		}
+		if o.WebhookCerts != nil {
+			if err := mgr.Add(&certRenewer{config: restConfig, opts: o}); err != nil {
+				return nil, err
+			}
 		}
 		mgr.GetWebhookServer().Register(webhooks.RoleBindingPath, &webhook.Admission{Handler: &webhooks.RoleBindingValidator{
 			Reader: mgr.GetAPIReader(), Client: mgr.GetClient(), Config: o.Config,
@@ -141,4 +157,45 @@ func CacheOptions() cache.Options {
 		byObject[obj] = cache.ByObject{Label: selector}
 	}
 	return cache.Options{ByObject: byObject}
+}
+
+// selfManagedCertificate provides the webhook's serving certificate before the server starts.
+func selfManagedCertificate(restConfig *rest.Config, o Options) error {
+	c, err := client.New(restConfig, client.Options{Scheme: NewScheme()})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	opts := *o.WebhookCerts
+	opts.CertDir = o.WebhookCertDir
+	if err := certs.Ensure(ctx, c, opts); err != nil {
+		return fmt.Errorf("webhook certificate: %w", err)
+	}
+	return nil
+}
+
+// certRenewer renews the self-managed certificate in every replica (not only the leader: each
+// serves the webhook), twice a day; the webhook server reloads the files when they change.
+type certRenewer struct {
+	config *rest.Config
+	opts   Options
+}
+
+func (*certRenewer) NeedLeaderElection() bool { return false }
+
+func (r *certRenewer) Start(ctx context.Context) error {
+	log := ctrl.Log.WithName("webhook-certificate")
+	ticker := time.NewTicker(12 * time.Hour)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			if err := selfManagedCertificate(r.config, r.opts); err != nil {
+				log.Error(err, "renewing the webhook certificate failed; retrying in 12h")
+			}
+		}
+	}
 }
