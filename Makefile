@@ -31,6 +31,14 @@ manifests: $(CONTROLLER_GEN) ## Generate CRDs and the manager ClusterRole from t
 	$(CONTROLLER_GEN) rbac:roleName=manager-role paths="./controllers/...;./internal/..." output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) webhook paths="./internal/webhook/..." output:webhook:artifacts:config=config/webhook
 
+.PHONY: chart
+chart: manifests ## Generate the chart's CRDs, manager role, tenant roles, admission policies and webhook from config/.
+	hack/chart.sh
+
+.PHONY: chart-lint
+chart-lint: chart ## Lint the chart with the helm CLI (built from source and cached, like the control plane).
+	"$$(hack/build-component.sh helm)" lint --strict charts/tenant-operator
+
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types (ours and the ESO mirror).
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./api/...;./internal/externalsecrets/..."

@@ -2,7 +2,7 @@
 # Builds a third-party component used by make dev and the e2e suite from source through the Go
 # module proxy, caches it per user by version, and prints the binary's path. No release downloads.
 #
-#   hack/build-component.sh vault|eso|cnpg
+#   hack/build-component.sh vault|eso|cnpg|helm
 #
 # Versions and the replaces each wrapper module needs are recorded in ../shared/TESTBED.md.
 set -euo pipefail
@@ -11,15 +11,17 @@ VAULT_VERSION="${VAULT_VERSION:-1.21.0}"
 VAULT_SDK_VERSION="${VAULT_SDK_VERSION:-0.20.0}"
 ESO_VERSION="${ESO_VERSION:-0.20.4}"
 CNPG_VERSION="${CNPG_VERSION:-1.30.0}"
+HELM_VERSION="${HELM_VERSION:-4.3.1}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${TENANT_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tenant-operator}"
-component="${1:?usage: $0 vault|eso|cnpg}"
+component="${1:?usage: $0 vault|eso|cnpg|helm}"
 log() { echo "build-component: $*" >&2; }
 
 case "${component}" in
   vault) version="${VAULT_VERSION}"; module="github.com/hashicorp/vault"; pkg="github.com/hashicorp/vault" ;;
   eso)   version="${ESO_VERSION}";   module="github.com/external-secrets/external-secrets"; pkg="github.com/external-secrets/external-secrets" ;;
+  helm)  version="${HELM_VERSION}";  module="helm.sh/helm/v4"; pkg="helm.sh/helm/v4/cmd/helm" ;;
   cnpg)  version="${CNPG_VERSION}";  module="github.com/cloudnative-pg/cloudnative-pg"; pkg="github.com/cloudnative-pg/cloudnative-pg/cmd/manager" ;;
   *) echo "unknown component ${component}" >&2; exit 2 ;;
 esac

@@ -4,13 +4,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-make --no-print-directory manifests generate fmt >/dev/null
+make --no-print-directory manifests generate fmt chart >/dev/null 2>&1
 go mod tidy
 
-generated=(api config go.mod go.sum internal controllers main.go)
+generated=(api config go.mod go.sum internal controllers main.go charts)
 changed="$(git status --porcelain --untracked-files=all -- "${generated[@]}")"
 if [ -n "${changed}" ]; then
-  echo "verify: generated files are stale or uncommitted; run 'make manifests generate fmt && go mod tidy' and commit:" >&2
+  echo "verify: generated files are stale or uncommitted; run 'make manifests generate fmt chart && go mod tidy' and commit:" >&2
   echo "${changed}" >&2
   git --no-pager diff --stat -- "${generated[@]}" >&2
   exit 1
