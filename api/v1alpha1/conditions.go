@@ -15,6 +15,14 @@ const (
 	ConditionDatabaseReady = "DatabaseReady"
 	// ConditionSecretsReady: the tenant's SecretStore and ExternalSecrets are synced from Vault.
 	ConditionSecretsReady = "SecretsReady"
+
+	// ConditionReconciling and ConditionStalled follow the kstatus conventions
+	// (sigs.k8s.io/cli-utils), which Flux, Argo CD and kubectl-based tooling read: Reconciling is
+	// True while the operator is still working towards Ready; Stalled is True when it cannot get
+	// there without someone changing something (an invalid spec, a namespace conflict, a failing
+	// backup). Both are written on Tenants and RoleBindings.
+	ConditionReconciling = "Reconciling"
+	ConditionStalled     = "Stalled"
 )
 
 // Condition types of a RoleBinding.

@@ -71,6 +71,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := rb.DeepCopy()
 	result, err := r.reconcile(ctx, rb)
+	setKstatus(rb)
 	rb.Status.ObservedGeneration = rb.Generation
 	r.recordTransitions(before, rb)
 	if perr := status.Patch(ctx, r.Client, before, rb); perr != nil && err == nil {
@@ -134,6 +135,34 @@ func (r *Reconciler) reconcile(ctx context.Context, rb *tenancyv1alpha1.RoleBind
 		return ctrl.Result{RequeueAfter: exp.Sub(now)}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// setKstatus derives the kstatus conditions from Ready. A grant that cannot be in force without a
+// change is Stalled: an invalid one, and an expired one (kstatus would otherwise read its
+// Ready=False as progress and keep a GitOps sync waiting forever; Stalled tells whoever keeps it
+// in Git to remove it or extend expiresAt). Anything else still reconciles.
+func setKstatus(rb *tenancyv1alpha1.RoleBinding) {
+	set := func(typ string, st metav1.ConditionStatus, reason, msg string) {
+		status.SetCondition(&rb.Status.Conditions, rb.Generation, typ, st, reason, msg)
+	}
+	ready := meta.FindStatusCondition(rb.Status.Conditions, tenancyv1alpha1.ConditionReady)
+	switch {
+	case ready == nil:
+		set(tenancyv1alpha1.ConditionReconciling, metav1.ConditionTrue, tenancyv1alpha1.ReasonReconciling, "not observed yet")
+		set(tenancyv1alpha1.ConditionStalled, metav1.ConditionFalse, tenancyv1alpha1.ReasonReconciling, "progressing")
+	case ready.Status == metav1.ConditionTrue:
+		set(tenancyv1alpha1.ConditionReconciling, metav1.ConditionFalse, ready.Reason, "in force")
+		set(tenancyv1alpha1.ConditionStalled, metav1.ConditionFalse, ready.Reason, "in force")
+	case ready.Reason == tenancyv1alpha1.ReasonExpired:
+		set(tenancyv1alpha1.ConditionReconciling, metav1.ConditionFalse, ready.Reason, "expired")
+		set(tenancyv1alpha1.ConditionStalled, metav1.ConditionTrue, ready.Reason, ready.Message+": remove the RoleBinding or extend expiresAt")
+	case ready.Reason == tenancyv1alpha1.ReasonInvalidSpec || ready.Reason == tenancyv1alpha1.ReasonNotATenantNamespace:
+		set(tenancyv1alpha1.ConditionReconciling, metav1.ConditionFalse, ready.Reason, "stalled: see Stalled")
+		set(tenancyv1alpha1.ConditionStalled, metav1.ConditionTrue, ready.Reason, ready.Message)
+	default:
+		set(tenancyv1alpha1.ConditionReconciling, metav1.ConditionTrue, ready.Reason, ready.Message)
+		set(tenancyv1alpha1.ConditionStalled, metav1.ConditionFalse, ready.Reason, "progressing")
+	}
 }
 
 func (r *Reconciler) setNotInForce(rb *tenancyv1alpha1.RoleBinding, reason, msg string) {

@@ -13,8 +13,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -95,6 +98,7 @@ func TestTenantAdminGrantsDeveloperInOwnTenantOnly(t *testing.T) {
 		}
 		return canCreateDeployment(alice, acmeNS)
 	})
+	expectKstatus(t, rb, status.CurrentStatus)
 	if err := canCreateDeployment(alice, globexNS); !apierrors.IsForbidden(err) {
 		t.Errorf("alice creating a Deployment in globex: %v, want Forbidden", err)
 	}
@@ -251,6 +255,31 @@ func TestAccessEndsAtExpiry(t *testing.T) {
 		c, ok := condition(t, client.ObjectKeyFromObject(rb), tenancyv1alpha1.ConditionExpired)
 		if !ok || c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("Expired is %+v", c)
+		}
+		return nil
+	})
+	// Failed, not InProgress: a GitOps tool must not wait forever on a grant that has ended.
+	expectKstatus(t, rb, status.FailedStatus)
+}
+
+// expectKstatus waits until kstatus (what Flux and kstatus-based tools compute) reports want.
+func expectKstatus(t *testing.T, rb *tenancyv1alpha1.RoleBinding, want status.Status) {
+	t.Helper()
+	testenv.Eventually(t, wait, func() error {
+		got := &tenancyv1alpha1.RoleBinding{}
+		if err := admin.Get(context.Background(), client.ObjectKeyFromObject(rb), got); err != nil {
+			return err
+		}
+		obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(got)
+		if err != nil {
+			return err
+		}
+		res, err := status.Compute(&unstructured.Unstructured{Object: obj})
+		if err != nil {
+			return err
+		}
+		if res.Status != want {
+			return fmt.Errorf("kstatus is %s (%s), want %s", res.Status, res.Message, want)
 		}
 		return nil
 	})

@@ -33,6 +33,12 @@ var degradedReasons = map[string]bool{
 	reasonVaultRefused:                      true,
 }
 
+// stalledReasons need a change by someone (the spec, the cluster) before the area can be ready.
+var stalledReasons = map[string]bool{
+	tenancyv1alpha1.ReasonInvalidSpec:       true,
+	tenancyv1alpha1.ReasonNamespaceConflict: true,
+}
+
 // computeStatus turns the observations of one pass into the Tenant's status. It is pure: the same
 // observations give the same status, with no clock, so an unchanged tenant causes no status write.
 // complete says the whole pass succeeded; only then does observedGeneration move.
@@ -47,6 +53,8 @@ func computeStatus(s *scope, complete bool) {
 	case s.suspended:
 		set(tenancyv1alpha1.ConditionReady, failed(tenancyv1alpha1.ReasonSuspended,
 			"spec.suspend is true: the operator changes nothing for this tenant, deletion included, until it is false"))
+		set(tenancyv1alpha1.ConditionReconciling, failed(tenancyv1alpha1.ReasonSuspended, "suspended"))
+		set(tenancyv1alpha1.ConditionStalled, failed(tenancyv1alpha1.ReasonSuspended, "suspended"))
 		t.Status.Phase = tenancyv1alpha1.TenantSuspended
 		t.Status.ObservedGeneration = gen
 		return
@@ -77,7 +85,7 @@ func computeStatus(s *scope, complete bool) {
 		tenancyv1alpha1.ConditionDatabaseReady:  dependent(s.database),
 		tenancyv1alpha1.ConditionSecretsReady:   dependent(s.secrets),
 	}
-	var notReady []string
+	var notReady, stuck []string
 	anyFalse, degraded := false, false
 	for _, typ := range areaConditions {
 		o := areas[typ]
@@ -87,6 +95,9 @@ func computeStatus(s *scope, complete bool) {
 		}
 		anyFalse = anyFalse || o.status == metav1.ConditionFalse
 		degraded = degraded || (o.status == metav1.ConditionFalse && degradedReasons[o.reason])
+		if o.status == metav1.ConditionFalse && (degradedReasons[o.reason] || stalledReasons[o.reason]) {
+			stuck = append(stuck, fmt.Sprintf("%s: %s: %s", typ, o.reason, o.message))
+		}
 	}
 
 	switch {
@@ -103,6 +114,18 @@ func computeStatus(s *scope, complete bool) {
 		set(tenancyv1alpha1.ConditionReady, outcome{status: metav1.ConditionUnknown,
 			reason: tenancyv1alpha1.ReasonReconciling, message: strings.Join(notReady, "; ")})
 		t.Status.Phase = tenancyv1alpha1.TenantProvisioning
+	}
+	// kstatus: Stalled when only a change by someone can help, else Reconciling until Ready.
+	switch {
+	case len(stuck) > 0:
+		set(tenancyv1alpha1.ConditionStalled, outcome{status: metav1.ConditionTrue, reason: tenancyv1alpha1.ReasonNotReady, message: strings.Join(stuck, "; ")})
+		set(tenancyv1alpha1.ConditionReconciling, failed(tenancyv1alpha1.ReasonNotReady, "stalled: see Stalled"))
+	case len(notReady) > 0:
+		set(tenancyv1alpha1.ConditionStalled, failed(tenancyv1alpha1.ReasonReconciling, "progressing"))
+		set(tenancyv1alpha1.ConditionReconciling, outcome{status: metav1.ConditionTrue, reason: tenancyv1alpha1.ReasonReconciling, message: strings.Join(notReady, "; ")})
+	default:
+		set(tenancyv1alpha1.ConditionStalled, failed(tenancyv1alpha1.ReasonReady, "ready"))
+		set(tenancyv1alpha1.ConditionReconciling, failed(tenancyv1alpha1.ReasonReady, "ready"))
 	}
 	if nsOutcome.ok() {
 		t.Status.Namespace = s.namespaceName
