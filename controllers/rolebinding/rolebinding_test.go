@@ -214,6 +214,15 @@ func TestRefusalsNameTheirReason(t *testing.T) {
 		rb.Spec.ExpiresAt = nil
 		expectRefused(t, acmeAdmin.Create(ctx, rb), "spec.expiresAt: Required value: grants last at most 720h")
 	})
+	t.Run("a plain developer may not create grants at all", func(t *testing.T) {
+		nativeBind(t, acmeNS, "acme:dev", "tenant-developer")
+		dev := as(t, "acme:dev")
+		testenv.Eventually(t, wait, func() error { return canCreateDeployment(dev, acmeNS) })
+		err := dev.Create(ctx, grant(acmeNS, "dev-grants-admin", "admin", time.Hour, user("acme:dev")))
+		if !apierrors.IsForbidden(err) {
+			t.Fatalf("a developer creating an admin grant: %v, want Forbidden", err)
+		}
+	})
 	t.Run("acme's admin cannot grant in globex", func(t *testing.T) {
 		err := acmeAdmin.Create(ctx, grant(globexNS, "cross", "viewer", time.Hour, user("acme:bob")))
 		if !apierrors.IsForbidden(err) {
