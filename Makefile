@@ -75,8 +75,8 @@ verify: ## Regenerate everything and fail if any generated file is stale.
 	hack/verify.sh
 
 .PHONY: dev
-dev: build ## Start a local control plane, install the CRDs, run the operator and apply the samples.
-	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/dev.sh
+dev: build ## Start a local control plane, Vault, ESO and the operator, and apply the samples (DEV_FLAGS=-chart: install with helm).
+	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/dev.sh $(DEV_FLAGS)
 
 ##@ Build
 

@@ -6,6 +6,7 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -47,6 +48,8 @@ func main() {
 		"The Secret in the operator's namespace that holds the self-managed certificate.")
 	flag.StringVar(&certOpts.WebhookConfiguration, "webhook-configuration", "tenant-operator-validating-webhook-configuration",
 		"The ValidatingWebhookConfiguration whose caBundle the self-managed CA is put into.")
+	extraHosts := flag.String("webhook-cert-extra-hosts", "",
+		"Comma-separated further names or IPs for the self-managed certificate (an operator run outside the cluster).")
 	flag.StringVar(&configFile, "config", "",
 		"Path of the operator configuration file (YAML). Unset uses the built-in defaults.")
 	zapOpts := zap.Options{}
@@ -60,6 +63,9 @@ func main() {
 		certOpts.Namespace = os.Getenv("POD_NAMESPACE")
 		if certOpts.Namespace == "" {
 			certOpts.Namespace = "tenant-operator-system"
+		}
+		if *extraHosts != "" {
+			certOpts.ExtraHosts = strings.Split(*extraHosts, ",")
 		}
 		opts.WebhookCerts = &certOpts
 	case "external":

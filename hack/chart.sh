@@ -67,12 +67,27 @@ done
 
 # The webhook configuration, pointed at the chart's Service; the caBundle comes from the operator
 # (self-managed) or cert-manager.
+# webhook.url (an operator outside the cluster, make dev) replaces the Service reference.
 {
   header "config/webhook/manifests.yaml"
-  sed -e '/^---$/d' \
+  awk '
+    /^    service:$/ { inservice = 1; buf = ""; next }
+    inservice && /^      path: / {
+      path = $2
+      print "    {{- if .Values.webhook.url }}"
+      print "    url: {{ .Values.webhook.url }}" path
+      print "    {{- else }}"
+      print "    service:"
+      printf "%s", buf
+      print $0
+      print "    {{- end }}"
+      inservice = 0; next
+    }
+    inservice { buf = buf $0 "\n"; next }
+    { print }
+  ' "${root}/config/webhook/manifests.yaml" | sed -e '/^---$/d' \
     -e 's/^  name: validating-webhook-configuration$/  name: tenant-operator-validating-webhook-configuration\n  labels:\n    {{- include "tenant-operator.labels" . | nindent 4 }}\n  {{- if eq .Values.webhook.certificates "cert-manager" }}\n  annotations:\n    cert-manager.io\/inject-ca-from: {{ .Release.Namespace }}\/tenant-operator-webhook-cert\n  {{- end }}/' \
     -e 's/^      name: webhook-service$/      name: tenant-operator-webhook-service/' \
-    -e 's/^      namespace: system$/      namespace: {{ .Release.Namespace }}/' \
-    "${root}/config/webhook/manifests.yaml"
+    -e 's/^      namespace: system$/      namespace: {{ .Release.Namespace }}/'
 } > "${chart}/generated/webhook.yaml"
 echo "chart: generated templates are up to date in charts/tenant-operator/templates/{crds,generated}" >&2

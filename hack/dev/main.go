@@ -33,14 +33,15 @@ func main() {
 	manager := flag.String("manager", "bin/manager", "operator binary to run")
 	samples := flag.String("samples", "config/samples", "directory of sample manifests to apply")
 	dir := flag.String("dir", "bin/dev", "directory for the kubeconfig and logs")
+	chart := flag.Bool("chart", false, "install the operator's CRDs, roles, policies and webhook with helm from charts/tenant-operator")
 	flag.Parse()
-	if err := run(*manager, *samples, *dir); err != nil {
+	if err := run(*manager, *samples, *dir, *chart); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(manager, samples, dir string) error {
+func run(manager, samples, dir string, chart bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dir, err := filepath.Abs(dir)
@@ -52,7 +53,7 @@ func run(manager, samples, dir string) error {
 	fmt.Println("the External Secrets Operator controller and the operator; the first run builds them (several minutes) ...")
 	stack, err := testenv.StartStack(ctx, testenv.StackOptions{
 		Dir: dir, Manager: manager, OperatorConfig: "config/dev/operator-config.yaml",
-		VaultResync: "30s", StoreRequeue: "30s",
+		VaultResync: "30s", StoreRequeue: "30s", Chart: chart,
 	})
 	if err != nil {
 		return err

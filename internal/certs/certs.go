@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -38,6 +39,9 @@ type Options struct {
 	WebhookConfiguration string
 	// CertDir receives tls.crt and tls.key for the webhook server.
 	CertDir string
+	// ExtraHosts are further names or IP addresses the certificate is valid for: for an operator
+	// run outside the cluster (make dev), whose webhook the apiserver reaches by URL.
+	ExtraHosts []string
 	// Validity of a new certificate (default one year); RenewBefore its end, it is replaced
 	// (default 30 days).
 	Validity, RenewBefore time.Duration
@@ -150,7 +154,7 @@ func current(data map[string][]byte, o Options) bool {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	now := o.Now()
-	for _, name := range o.DNSNames() {
+	for _, name := range append(o.DNSNames(), o.ExtraHosts...) {
 		if _, err := cert.Verify(x509.VerifyOptions{DNSName: name, Roots: roots, CurrentTime: now}); err != nil {
 			return false
 		}
@@ -187,11 +191,19 @@ func issue(o Options) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := o.DNSNames()
+	names, ips := o.DNSNames(), []net.IP(nil)
+	for _, h := range o.ExtraHosts {
+		if ip := net.ParseIP(h); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			names = append(names, h)
+		}
+	}
 	leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: names[0]},
 		DNSNames:     names,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(o.Validity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,

@@ -41,6 +41,11 @@ type StackOptions struct {
 	VaultResync string
 	// StoreRequeue is how often ESO re-validates SecretStores (default: ESO's 5m).
 	StoreRequeue string
+	// Chart installs the operator's CRDs, roles, admission policies and webhook configuration with
+	// helm from charts/tenant-operator, as a platform team would, instead of from config/. The
+	// operator (outside the cluster: no kubelet here) then serves the webhook itself, at a URL the
+	// chart is given, with its self-managed certificate.
+	Chart bool
 }
 
 // Stack is a running local platform. Everything in it is real: kube-apiserver and etcd, a Vault dev
@@ -55,6 +60,7 @@ type Stack struct {
 	Vault           *Vault
 	ESO, Operator   *Process
 	opts            StackOptions
+	webhookAddr     string // the operator's webhook, when the chart is installed
 }
 
 // Process is a component running as its own process, logging to a file.
@@ -119,7 +125,12 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error)
 		return nil, err
 	}
 	var err error
-	if s.Env, err = Start(); err != nil {
+	if opts.Chart {
+		s.Env, err = StartForChart()
+	} else {
+		s.Env, err = Start()
+	}
+	if err != nil {
 		return nil, err
 	}
 	s.KubectlBinary = filepath.Join(s.Env.BinaryAssetsDirectory, "kubectl")
@@ -138,6 +149,14 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error)
 		return nil, err
 	}
 
+	if opts.Chart {
+		if s.webhookAddr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
+		if err := s.installChart(); err != nil {
+			return nil, err
+		}
+	}
 	if s.Vault, err = StartVault(); err != nil {
 		return nil, err
 	}
@@ -249,12 +268,19 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Operator, err = StartProcess("tenant-operator", filepath.Join(s.opts.Dir, "operator.log"),
-		[]string{"KUBECONFIG=" + kubeconfig}, s.opts.Manager,
-		// The stack installs no ValidatingWebhookConfiguration (its admission is tested in
+	args := []string{"--leader-elect=false", "--config=" + configPath, "--metrics-bind-address=" + metrics, "--metrics-secure=false",
+		"--health-probe-bind-address=" + probes}
+	if s.opts.Chart {
+		_, port, _ := strings.Cut(s.webhookAddr, ":")
+		args = append(args, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, "webhook-certs"),
+			"--webhook-cert-mode=self-managed", "--webhook-cert-extra-hosts=127.0.0.1")
+	} else {
+		// No ValidatingWebhookConfiguration is installed from config/ here (admission is tested in
 		// controllers/rolebinding, with envtest's webhook certificates).
-		"--leader-elect=false", "--enable-webhooks=false", "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
-		"--health-probe-bind-address="+probes)
+		args = append(args, "--enable-webhooks=false")
+	}
+	s.Operator, err = StartProcess("tenant-operator", filepath.Join(s.opts.Dir, "operator.log"),
+		[]string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + OperatorNamespace}, s.opts.Manager, args...)
 	if err != nil {
 		return err
 	}
@@ -359,4 +385,22 @@ func writeKubeconfig(user *envtest.AuthenticatedUser, path string) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o600)
+}
+
+// installChart installs charts/tenant-operator with the helm CLI (hack/build-component.sh helm),
+// its webhook pointed at the operator running outside the cluster.
+func (s *Stack) installChart() error {
+	helm, err := ComponentBinary("helm")
+	if err != nil {
+		return err
+	}
+	home := filepath.Join(s.opts.Dir, "helm")
+	cmd := exec.Command(helm, "install", "tenant-operator", filepath.Join(RepoRoot(), "charts", "tenant-operator"),
+		"--kubeconfig", s.AdminKubeconfig, "--namespace", OperatorNamespace, "--create-namespace",
+		"--set", "webhook.url=https://"+s.webhookAddr)
+	cmd.Env = append(os.Environ(), "HELM_CACHE_HOME="+home, "HELM_CONFIG_HOME="+home, "HELM_DATA_HOME="+home)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("helm install: %v: %s", err, out)
+	}
+	return nil
 }

@@ -121,15 +121,20 @@ type Environment struct {
 }
 
 // Start starts kube-apiserver and etcd with every CRD installed, and waits until they are served.
-func Start() (*Environment, error) { return start(false) }
+func Start() (*Environment, error) { return start(false, true) }
+
+// StartForChart starts a control plane with only the third-party CRDs (CloudNativePG, Barman
+// Cloud, External Secrets Operator): the operator's own CRDs, roles, admission policies and
+// webhook are for the chart to install.
+func StartForChart() (*Environment, error) { return start(false, false) }
 
 // StartWithWebhooks is Start plus the operator's ValidatingWebhookConfiguration (config/webhook),
 // pointed at a local webhook server: serve it on WebhookInstallOptions' LocalServingHost,
 // LocalServingPort and LocalServingCertDir. It fails closed, so creating a tenancy RoleBinding
 // needs the operator's webhook running.
-func StartWithWebhooks() (*Environment, error) { return start(true) }
+func StartWithWebhooks() (*Environment, error) { return start(true, true) }
 
-func start(webhooks bool) (*Environment, error) {
+func start(webhooks, platform bool) (*Environment, error) {
 	assets, err := Assets()
 	if err != nil {
 		return nil, err
@@ -137,6 +142,9 @@ func start(webhooks bool) (*Environment, error) {
 	crds, err := CRDPaths()
 	if err != nil {
 		return nil, err
+	}
+	if !platform {
+		crds = crds[1:] // CRDPaths lists the operator's own CRDs first
 	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    assets,
@@ -154,7 +162,7 @@ func start(webhooks bool) (*Environment, error) {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
 	c, err := client.New(cfg, client.Options{})
-	if err == nil {
+	if err == nil && platform {
 		err = ApplyFiles(context.Background(), c, PlatformManifests()...)
 	}
 	if err != nil {

@@ -1,9 +1,12 @@
 //go:build e2e
 
-// Package e2e proves tenants' secrets end to end against real components, each its own process: a
-// kube-apiserver and etcd, a HashiCorp Vault dev server set up by hack/vault-bootstrap.sh (the
-// bootstrap docs/vault.md describes), the External Secrets Operator controller, and the operator
-// binary built from main.go. Tenants are applied with kubectl, as a platform engineer would.
+// Package e2e proves tenants end to end against real components, each its own process: a
+// kube-apiserver and etcd with the operator's CRDs, roles, admission policies and webhook installed
+// by `helm install charts/tenant-operator`, a HashiCorp Vault dev server set up by
+// hack/vault-bootstrap.sh (the bootstrap docs/vault.md describes), the External Secrets Operator
+// controller, and the operator binary built from main.go, serving its admission webhook with its
+// self-managed certificate. Tenants are applied with kubectl, as a platform engineer or a GitOps
+// tool would.
 //
 // Two things here stand in for what a cluster would have:
 //   - no kube-controller-manager: a namespace is finalized by the test (standInForNamespaceController);
@@ -73,6 +76,8 @@ func run(m *testing.M) (int, error) {
 		Dir: dir, Manager: manager,
 		OperatorConfig: filepath.Join(testenv.RepoRoot(), "config", "dev", "operator-config.yaml"),
 		VaultResync:    "5s", StoreRequeue: "5s",
+		// The operator's CRDs, roles, admission policies and webhook come from the Helm chart.
+		Chart: true,
 	})
 	if err != nil {
 		return 0, err
