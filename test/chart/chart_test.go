@@ -190,3 +190,40 @@ func TestRenderOptions(t *testing.T) {
 		}
 	})
 }
+
+// The kustomize install (config/default, make deploy) and the chart install the same
+// generated platform objects under the same names: two paths, one source.
+func TestKustomizeAndChartInstallTheSameObjects(t *testing.T) {
+	assets, err := testenv.Assets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(assets, "kubectl"), "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize config/default: %v\n%s", err, out)
+	}
+	kustomized := map[string]bool{}
+	for _, doc := range strings.Split(string(out), "\n---") {
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err == nil && u.GetKind() != "" {
+			kustomized[u.GetKind()+"/"+u.GetName()] = true
+		}
+	}
+	shared := []string{"CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+		"ValidatingWebhookConfiguration", "ServiceAccount"}
+	rendered := render(t)
+	for key := range rendered {
+		kind, _, _ := strings.Cut(key, "/")
+		for _, k := range shared {
+			if kind == k && !kustomized[key] {
+				t.Errorf("the chart installs %s, config/default does not", key)
+			}
+		}
+	}
+	for _, key := range []string{"ClusterRole/tenant-admin", "ClusterRole/tenant-developer", "ClusterRole/tenant-viewer",
+		"Service/tenant-operator-webhook-service", "ValidatingWebhookConfiguration/tenant-operator-validating-webhook-configuration"} {
+		if !kustomized[key] || rendered[key] == nil {
+			t.Errorf("%s: in config/default %v, in the chart %v", key, kustomized[key], rendered[key] != nil)
+		}
+	}
+}
