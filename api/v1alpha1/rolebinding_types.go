@@ -43,7 +43,8 @@ type RoleBindingStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// Conditions: Ready (the access is in force) and Expired.
+	// Conditions: Ready (the access is in force), Expired, and the kstatus pair
+	// Reconciling and Stalled.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
