@@ -62,12 +62,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if apierrors.IsNotFound(err) {
 			// Removed explicitly rather than left to the garbage collector alone: access must end
 			// with the object even where no collector runs.
-			return ctrl.Result{}, r.revoke(ctx, req.Namespace, "tenancy:"+req.Name)
+			return ctrl.Result{}, r.revoke(ctx, req.Namespace, access.GrantName(req.Name))
 		}
 		return ctrl.Result{}, err
 	}
 	if !rb.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb))
+		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb.Name))
 	}
 	before := rb.DeepCopy()
 	result, err := r.reconcile(ctx, rb)
@@ -96,17 +96,17 @@ func (r *Reconciler) reconcile(ctx context.Context, rb *tenancyv1alpha1.RoleBind
 	if tenant == nil {
 		r.setNotInForce(rb, tenancyv1alpha1.ReasonNotATenantNamespace,
 			fmt.Sprintf("namespace %s does not belong to a live Tenant: no access is granted", rb.Namespace))
-		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb))
+		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb.Name))
 	}
 	clusterRole, ok := r.Config.Roles[rb.Spec.Role]
 	if !ok {
 		r.setNotInForce(rb, tenancyv1alpha1.ReasonInvalidSpec,
 			fmt.Sprintf("spec.role: %q is not a tenant role of this operator", rb.Spec.Role))
-		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb))
+		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb.Name))
 	}
 	now := r.now()
 	if exp := rb.Spec.ExpiresAt; exp != nil && !now.Before(exp.Time) {
-		if err := r.revoke(ctx, rb.Namespace, access.GrantName(rb)); err != nil {
+		if err := r.revoke(ctx, rb.Namespace, access.GrantName(rb.Name)); err != nil {
 			return ctrl.Result{}, err
 		}
 		if !meta.IsStatusConditionTrue(rb.Status.Conditions, tenancyv1alpha1.ConditionExpired) {

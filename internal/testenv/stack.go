@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,17 +283,10 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) && s.Operator.Running() {
-		if resp, err := http.Get("http://" + probes + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(200 * time.Millisecond)
+	if err := waitOK("http://"+probes+"/readyz", s.Operator.Running); err != nil {
+		return fmt.Errorf("the operator did not become ready: %w (log: %s)", err, s.Operator.Log)
 	}
-	return fmt.Errorf("the operator did not become ready (log: %s)", s.Operator.Log)
+	return nil
 }
 
 // operatorToken writes a token of the operator's ServiceAccount for Vault's audience, where the

@@ -80,10 +80,18 @@ func (v *Vault) Start() error {
 		return fmt.Errorf("start vault: %w", err)
 	}
 	go func() { _ = v.cmd.Wait(); logFile.Close() }()
+	if err := waitOK(v.Address+"/v1/sys/health", nil); err != nil {
+		return fmt.Errorf("vault did not become healthy: %w (log: %s)", err, v.logPath)
+	}
+	return nil
+}
+
+// waitOK polls url until it answers 200, for up to a minute, or until alive (when given) says the
+// process serving it has exited. Start-up of a component, not a test assertion.
+func waitOK(url string, alive func() bool) error {
 	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(v.Address + "/v1/sys/health")
-		if err == nil {
+	for time.Now().Before(deadline) && (alive == nil || alive()) {
+		if resp, err := http.Get(url); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
@@ -91,7 +99,7 @@ func (v *Vault) Start() error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("vault did not become healthy within 60s (log: %s)", v.logPath)
+	return fmt.Errorf("%s did not answer 200", url)
 }
 
 // Stop stops the server and waits until its port is closed.

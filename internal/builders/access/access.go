@@ -150,8 +150,8 @@ func subjects(in []tenancyv1alpha1.Subject) []rbacv1.Subject {
 	return out
 }
 
-// GrantName names the RBAC RoleBinding made for a tenancy RoleBinding.
-func GrantName(rb *tenancyv1alpha1.RoleBinding) string { return "tenancy:" + rb.Name }
+// GrantName names the RBAC RoleBinding made for the tenancy RoleBinding of this name.
+func GrantName(name string) string { return "tenancy:" + name }
 
 // Grant is the RBAC RoleBinding that puts a tenancy RoleBinding in force: its subjects bound to the
 // tenant role's ClusterRole in the RoleBinding's namespace, owned by the tenancy RoleBinding and
@@ -161,7 +161,7 @@ func Grant(rb *tenancyv1alpha1.RoleBinding, tenant, clusterRole string) *rbacv1.
 	return &rbacv1.RoleBinding{
 		TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
 		ObjectMeta: metav1.ObjectMeta{
-			Name: GrantName(rb), Namespace: rb.Namespace,
+			Name: GrantName(rb.Name), Namespace: rb.Namespace,
 			Labels: map[string]string{
 				tenancyv1alpha1.LabelTenant:      tenant,
 				tenancyv1alpha1.LabelRoleBinding: rb.Name,
