@@ -3,9 +3,15 @@
 
 IMG ?= ghcr.io/tenantctl/tenant-operator:dev
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
-# Kubernetes control-plane versions for envtest, make dev and the e2e suite (see hack/envtest.sh).
-KUBE_VERSION ?= 1.37.2
-ETCD_VERSION ?= 3.6.6
+# Versions of the components built from source (kube-apiserver, etcd, kubectl, Vault, ESO, helm,
+# CloudNativePG): written once in hack/versions.env, read by hack/components.sh too.
+include hack/versions.env
+export KUBE_VERSION ETCD_VERSION VAULT_VERSION VAULT_SDK_VERSION ESO_VERSION HELM_VERSION CNPG_VERSION
+COMPONENTS := hack/components.sh
+# go test's -timeout per target: sized for the tests, never for builds (components are built first,
+# by make, and a test that finds one missing fails at once).
+TEST_TIMEOUT ?= 10m
+E2E_TIMEOUT ?= 20m
 
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
@@ -21,7 +27,7 @@ all: build
 
 .PHONY: help
 help: ## Show the targets.
-	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-15s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-17s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
 
 ##@ Development
 
@@ -36,8 +42,8 @@ chart: manifests ## Generate the chart's CRDs, manager role, tenant roles, admis
 	hack/chart.sh
 
 .PHONY: chart-lint
-chart-lint: chart ## Lint the chart with the helm CLI (built from source and cached, like the control plane).
-	"$$(hack/build-component.sh helm)" lint --strict charts/tenant-operator
+chart-lint: chart component-helm ## Lint the chart with the helm CLI (built from source and cached, like the control plane).
+	"$$($(COMPONENTS) path helm)" lint --strict charts/tenant-operator
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate the DeepCopy methods of the API types (ours and the ESO mirror).
@@ -51,23 +57,23 @@ fmt: ## Run go fmt.
 vet: ## Run go vet, including the build-tagged e2e suite.
 	go vet -tags e2e ./...
 
-.PHONY: envtest
-envtest: ## Provide kube-apiserver, etcd and kubectl under bin/ (cached; built from source without internet).
-	@KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest.sh
-
 .PHONY: test
-test: manifests generate vet ## Run unit and envtest suites against a real kube-apiserver and etcd.
-	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest.sh)" \
-		go test ./... $(GO_TEST_FLAGS) -coverprofile cover.out
+test: manifests generate vet test-components components-test ## Run unit and envtest suites against a real kube-apiserver, etcd, Vault and helm.
+	KUBEBUILDER_ASSETS="$$($(COMPONENTS) path envtest)" \
+		go test ./... -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) -coverprofile cover.out
+
+.PHONY: test-components
+test-components: ## Test hack/components.sh: locking, interruption and cleanup, with a stand-in build (seconds).
+	hack/test-components.sh
 
 .PHONY: test-e2e
-test-e2e: ## Run the end-to-end suite: the operator binary, a control plane, real Vault and real ESO.
-	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest.sh)" \
-		go test -tags e2e ./test/e2e/ -count=1 -v -timeout 30m $(GO_TEST_FLAGS)
+test-e2e: components ## Run the end-to-end suites: make dev's environment and the operator binary with a real control plane, Vault and ESO.
+	KUBEBUILDER_ASSETS="$$($(COMPONENTS) path envtest)" \
+		go test -tags e2e ./test/e2e/ ./test/dev/ -count=1 -v -timeout $(E2E_TIMEOUT) $(GO_TEST_FLAGS)
 
 .PHONY: bench
-bench: ## Run the benchmarks (speed and memory are measured here, never asserted in tests).
-	KUBEBUILDER_ASSETS="$$(KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/envtest.sh)" \
+bench: components-test ## Run the benchmarks (speed and memory are measured here, never asserted in tests).
+	KUBEBUILDER_ASSETS="$$($(COMPONENTS) path envtest)" \
 		go test ./... -run '^$$' -bench . -benchmem
 
 .PHONY: verify
@@ -75,8 +81,8 @@ verify: ## Regenerate everything and fail if any generated file is stale.
 	hack/verify.sh
 
 .PHONY: dev
-dev: build ## Start a local control plane, Vault, ESO and the operator, and apply the samples (DEV_FLAGS=-chart: install with helm).
-	KUBE_VERSION=$(KUBE_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/dev.sh $(DEV_FLAGS)
+dev: build components ## Start a local control plane, Vault, ESO and the operator installed with the Helm chart, and apply the samples.
+	hack/dev.sh $(DEV_FLAGS)
 
 ##@ Build
 
@@ -92,9 +98,46 @@ run: manifests generate fmt vet ## Run the operator against the cluster of the c
 docker-build: ## Build the container image (needs a container engine).
 	docker build -t $(IMG) .
 
+##@ Components (built from source through the Go module proxy, cached per user by version)
+
+.PHONY: components
+components: ## Build every component the tests, the e2e suites and make dev need (a line per component, with its time).
+	@$(COMPONENTS) build kube etcd vault eso helm
+
+.PHONY: components-test
+components-test: ## Build the components make test needs: kube-apiserver, kubectl, etcd, Vault, helm.
+	@$(COMPONENTS) build kube etcd vault helm
+
+.PHONY: components-list
+components-list: ## Show each component, its version and whether it is built.
+	@$(COMPONENTS) list
+
+.PHONY: envtest
+envtest: component-kube component-etcd ## Print the directory holding kube-apiserver, etcd and kubectl (for KUBEBUILDER_ASSETS).
+	@$(COMPONENTS) path envtest
+
+.PHONY: component-kube
+component-kube: ## kube-apiserver and kubectl, from one wrapper module.
+	@$(COMPONENTS) build kube
+.PHONY: component-etcd
+component-etcd: ## etcd.
+	@$(COMPONENTS) build etcd
+.PHONY: component-vault
+component-vault: ## HashiCorp Vault; also the Vault CLI.
+	@$(COMPONENTS) build vault
+.PHONY: component-eso
+component-eso: ## The External Secrets Operator controller.
+	@$(COMPONENTS) build eso
+.PHONY: component-helm
+component-helm: ## The helm CLI.
+	@$(COMPONENTS) build helm
+.PHONY: component-cnpg
+component-cnpg: ## The CloudNativePG operator; not needed by the tests yet.
+	@$(COMPONENTS) build cnpg
+
 ##@ Deployment
 
-KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo "$$(hack/envtest.sh)/kubectl")
+KUBECTL ?= $(shell command -v kubectl 2>/dev/null || echo "$$($(COMPONENTS) path envtest)/kubectl")
 
 .PHONY: install
 install: manifests ## Install the CRDs into the cluster of the current kubeconfig.

@@ -3,8 +3,9 @@
 // Secrets Operator's), the tenant roles and the admission policies. It is the one way tests get a
 // control plane.
 //
-// The binaries come from KUBEBUILDER_ASSETS, or else from hack/envtest.sh, which builds them from
-// source through the Go module proxy on a machine without internet and caches them by version.
+// The binaries come from KUBEBUILDER_ASSETS, or else from the per-user cache that `make components`
+// (hack/components.sh) fills by building them from source through the Go module proxy. Nothing here
+// builds a component.
 // Third-party CRDs load from the Go module cache at the versions pinned here and in go.mod; nothing
 // is copied into the repository.
 package testenv
@@ -54,16 +55,28 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Assets returns the directory holding kube-apiserver, etcd and kubectl.
+// Assets returns the directory holding kube-apiserver, etcd and kubectl: KUBEBUILDER_ASSETS, or
+// else the binaries `make components` built. It never builds: a missing binary is an error that
+// names the make target providing it.
 func Assets() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "envtest.sh"))
-	cmd.Stderr = os.Stderr
+	return componentPath("envtest")
+}
+
+// ComponentBinary returns the path of a component built by `make components` (hack/components.sh):
+// vault, eso, helm, cnpg. It never builds: a missing component is an error that names the make
+// target providing it, so a test fails at once rather than building for minutes inside go test.
+func ComponentBinary(name string) (string, error) { return componentPath(name) }
+
+func componentPath(name string) (string, error) {
+	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "components.sh"), "path", name)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("hack/envtest.sh: %w", err)
+		return "", fmt.Errorf("%s (%w)", strings.TrimSpace(stderr.String()), err)
 	}
 	return strings.TrimSpace(string(out)), nil
 }

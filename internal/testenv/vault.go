@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -23,17 +22,6 @@ type Vault struct {
 	addr    string
 	cmd     *exec.Cmd
 	logPath string
-}
-
-// ComponentBinary builds (or finds, cached) a third-party component with hack/build-component.sh.
-func ComponentBinary(name string) (string, error) {
-	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "build-component.sh"), name)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("hack/build-component.sh %s: %w", name, err)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // FreeAddr returns a free loopback address.

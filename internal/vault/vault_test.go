@@ -1,6 +1,6 @@
 package vault
 
-// These tests run the client against a real Vault dev server (hack/build-component.sh vault), logged
+// These tests run the client against a real Vault dev server (built by `make components`), logged
 // in with a token that holds only the operator's policy from config/vault/operator-policy.hcl: what
 // passes here is what the documented bootstrap allows, and nothing the tests do runs as root except
 // setting up and inspecting Vault.

@@ -1,5 +1,5 @@
 // Package chart tests charts/tenant-operator with the real helm CLI (v4, built from source through
-// the Go module proxy by hack/build-component.sh): lint, the schema's refusals, rendering of the
+// the Go module proxy by `make components`): lint, the schema's refusals, rendering of the
 // main value combinations, and a real install, upgrade and uninstall into a control plane.
 package chart
 
