@@ -1,11 +1,12 @@
 // Command dev runs tenant-operator on a laptop with only Go installed: it starts a local
-// kube-apiserver and etcd with the operator's and third-party CRDs, a Vault dev server set up by
-// hack/vault-bootstrap.sh, the External Secrets Operator controller and the operator binary (the
-// same stack as the e2e suite, internal/testenv.Stack), seeds the sample tenant's secrets in Vault,
-// applies config/samples, prints a kubeconfig and example commands, and on Ctrl-C stops everything
-// it started.
+// kube-apiserver and etcd with the third-party CRDs, installs the operator's CRDs, roles, admission
+// policies and webhook with `helm install charts/tenant-operator`, starts a Vault dev server set up
+// by hack/vault-bootstrap.sh, the External Secrets Operator controller and the operator binary
+// serving its admission webhook (the same stack as the e2e suite, internal/testenv.Stack), seeds the
+// sample tenant's secrets in Vault, applies config/samples, prints a kubeconfig and example
+// commands, and on Ctrl-C stops everything it started.
 //
-// Run it with `make dev`.
+// Run it with `make dev`, which builds the components first (make components); test/dev drives it.
 package main
 
 import (
@@ -33,15 +34,16 @@ func main() {
 	manager := flag.String("manager", "bin/manager", "operator binary to run")
 	samples := flag.String("samples", "config/samples", "directory of sample manifests to apply")
 	dir := flag.String("dir", "bin/dev", "directory for the kubeconfig and logs")
-	chart := flag.Bool("chart", false, "install the operator's CRDs, roles, policies and webhook with helm from charts/tenant-operator")
+	// The chart is always used now; the flag is accepted so that old command lines keep working.
+	_ = flag.Bool("chart", true, "deprecated, has no effect: the operator is always installed with helm from charts/tenant-operator")
 	flag.Parse()
-	if err := run(*manager, *samples, *dir, *chart); err != nil {
+	if err := run(*manager, *samples, *dir); err != nil {
 		fmt.Fprintln(os.Stderr, "dev:", err)
 		os.Exit(1)
 	}
 }
 
-func run(manager, samples, dir string, chart bool) error {
+func run(manager, samples, dir string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dir, err := filepath.Abs(dir)
@@ -49,11 +51,11 @@ func run(manager, samples, dir string, chart bool) error {
 		return err
 	}
 
-	fmt.Println("starting a local control plane, a Vault dev server (bootstrapped by hack/vault-bootstrap.sh),")
-	fmt.Println("the External Secrets Operator controller and the operator; the first run builds them (several minutes) ...")
+	fmt.Println("starting a local control plane, helm install charts/tenant-operator, a Vault dev server")
+	fmt.Println("(bootstrapped by hack/vault-bootstrap.sh), the External Secrets Operator controller and the operator ...")
 	stack, err := testenv.StartStack(ctx, testenv.StackOptions{
 		Dir: dir, Manager: manager, OperatorConfig: "config/dev/operator-config.yaml",
-		VaultResync: "30s", StoreRequeue: "30s", Chart: chart,
+		VaultResync: "30s", StoreRequeue: "30s",
 	})
 	if err != nil {
 		return err
@@ -79,7 +81,8 @@ func run(manager, samples, dir string, chart bool) error {
 	}
 
 	fmt.Printf(`
-tenant-operator is running against a local control plane, with a real Vault and ESO.
+tenant-operator is running against a local control plane, with a real Vault and ESO. It was
+installed with helm from charts/tenant-operator and serves its admission webhook, as in a cluster.
 
   export KUBECONFIG=%[1]s
   alias kubectl=%[2]s
@@ -92,6 +95,10 @@ tenant-operator is running against a local control plane, with a real Vault and 
   vault kv put secret/tenants/acme/smtp host=smtp2.example username=acme password=rotated
                                             # ... and the Secret follows within its refresh interval
   kubectl explain tenant.spec.secrets       # the API documentation
+  kubectl create -f - --as=oidc:alice@acme.example --as-group=system:authenticated <<EOF
+  {"apiVersion":"tenancy.tenantctl.io/v1alpha1","kind":"RoleBinding","metadata":{"name":"pwn","namespace":"tenant-acme"},
+   "spec":{"role":"admin","subjects":[{"kind":"Group","name":"system:masters"}]}}
+  EOF                                       # acme's owner tries to escalate: refused at admission
   tail -f %[6]s/operator.log                # the operator's log (ESO's and Vault's are beside it)
 
 Press Ctrl-C to stop everything this started.

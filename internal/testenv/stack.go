@@ -40,16 +40,15 @@ type StackOptions struct {
 	VaultResync string
 	// StoreRequeue is how often ESO re-validates SecretStores (default: ESO's 5m).
 	StoreRequeue string
-	// Chart installs the operator's CRDs, roles, admission policies and webhook configuration with
-	// helm from charts/tenant-operator, as a platform team would, instead of from config/. The
-	// operator (outside the cluster: no kubelet here) then serves the webhook itself, at a URL the
-	// chart is given, with its self-managed certificate.
-	Chart bool
 }
 
 // Stack is a running local platform. Everything in it is real: kube-apiserver and etcd, a Vault dev
 // server bootstrapped by hack/vault-bootstrap.sh, the ESO controller and the operator, each its own
-// process, built by hack/ scripts through the Go module proxy.
+// process, built by `make components` through the Go module proxy. The operator's CRDs, roles,
+// admission policies and webhook configuration are installed with helm from charts/tenant-operator,
+// as a platform team would; the operator (outside the cluster: no kubelet here) serves the webhook
+// itself, at a URL the chart is given, with its self-managed certificate. There is one way to start
+// it, so make dev, the dev test and the e2e suite all run the admission a Helm install runs.
 type Stack struct {
 	Env *Environment
 	// Admin is a cluster-admin client; AdminKubeconfig is the same identity for kubectl and ESO.
@@ -124,12 +123,7 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error)
 		return nil, err
 	}
 	var err error
-	if opts.Chart {
-		s.Env, err = StartForChart()
-	} else {
-		s.Env, err = Start()
-	}
-	if err != nil {
+	if s.Env, err = StartForChart(); err != nil {
 		return nil, err
 	}
 	s.KubectlBinary = filepath.Join(s.Env.BinaryAssetsDirectory, "kubectl")
@@ -148,13 +142,11 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error)
 		return nil, err
 	}
 
-	if opts.Chart {
-		if s.webhookAddr, err = FreeAddr(); err != nil {
-			return nil, err
-		}
-		if err := s.installChart(); err != nil {
-			return nil, err
-		}
+	if s.webhookAddr, err = FreeAddr(); err != nil {
+		return nil, err
+	}
+	if err := s.installChart(); err != nil {
+		return nil, err
 	}
 	if s.Vault, err = StartVault(); err != nil {
 		return nil, err
@@ -269,15 +261,9 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	}
 	args := []string{"--leader-elect=false", "--config=" + configPath, "--metrics-bind-address=" + metrics, "--metrics-secure=false",
 		"--health-probe-bind-address=" + probes}
-	if s.opts.Chart {
-		_, port, _ := strings.Cut(s.webhookAddr, ":")
-		args = append(args, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, "webhook-certs"),
-			"--webhook-cert-mode=self-managed", "--webhook-cert-extra-hosts=127.0.0.1")
-	} else {
-		// No ValidatingWebhookConfiguration is installed from config/ here (admission is tested in
-		// controllers/rolebinding, with envtest's webhook certificates).
-		args = append(args, "--enable-webhooks=false")
-	}
+	_, port, _ := strings.Cut(s.webhookAddr, ":")
+	args = append(args, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, "webhook-certs"),
+		"--webhook-cert-mode=self-managed", "--webhook-cert-extra-hosts=127.0.0.1")
 	s.Operator, err = StartProcess("tenant-operator", filepath.Join(s.opts.Dir, "operator.log"),
 		[]string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + OperatorNamespace}, s.opts.Manager, args...)
 	if err != nil {
@@ -379,7 +365,7 @@ func writeKubeconfig(user *envtest.AuthenticatedUser, path string) error {
 	return os.WriteFile(path, data, 0o600)
 }
 
-// installChart installs charts/tenant-operator with the helm CLI (hack/build-component.sh helm),
+// installChart installs charts/tenant-operator with the helm CLI (make component-helm),
 // its webhook pointed at the operator running outside the cluster.
 func (s *Stack) installChart() error {
 	helm, err := ComponentBinary("helm")

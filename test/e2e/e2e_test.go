@@ -76,8 +76,6 @@ func run(m *testing.M) (int, error) {
 		Dir: dir, Manager: manager,
 		OperatorConfig: filepath.Join(testenv.RepoRoot(), "config", "dev", "operator-config.yaml"),
 		VaultResync:    "5s", StoreRequeue: "5s",
-		// The operator's CRDs, roles, admission policies and webhook come from the Helm chart.
-		Chart: true,
 	})
 	if err != nil {
 		return 0, err
