@@ -10,7 +10,7 @@ export KUBE_VERSION ETCD_VERSION VAULT_VERSION VAULT_SDK_VERSION ESO_VERSION HEL
 COMPONENTS := hack/components.sh
 # go test's -timeout per target: sized for the tests, never for builds (components are built first,
 # by make, and a test that finds one missing fails at once).
-TEST_TIMEOUT ?= 10m
+TEST_TIMEOUT ?= 5m
 E2E_TIMEOUT ?= 20m
 
 SHELL := /usr/bin/env bash -o pipefail

@@ -225,7 +225,9 @@ build_one() {
   cleanup_paths+=("${tmp}" "${cache}/.${id}.pgid")
   start=$(date +%s)
   log "${name} $(version_of "${name}"): building from source$(e="$(estimate_of "${name}")"; [ -z "${e}" ] || echo " (${e} cold on 2 cores)")"
-  run bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "${cache}/.${id}.pgid" \
+  # go's work directories go inside ours, so that an interrupted build leaves none in /tmp.
+  mkdir -p "${tmp}/gotmp"
+  run env GOTMPDIR="${tmp}/gotmp" bash -c 'echo $$ > "$1"; shift; exec "$@"' _ "${cache}/.${id}.pgid" \
     "${BASH_SOURCE[0]}" _build "${name}" "${tmp}"
   rm -f "${cache}/.${id}.pgid"
   mv -T "${tmp}/out" "${final}"
