@@ -14,7 +14,6 @@ package dev
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -146,22 +145,6 @@ func startDev(t *testing.T) *devEnv {
 	return &devEnv{kubectl: filepath.Join(assets, "kubectl"), kubeconfig: filepath.Join(dir, "dev", "kubeconfig")}
 }
 
-// eventually retries f until it succeeds or the deadline passes, then fails with its last error.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, wait, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
 func grant(name, ns, spec string) string {
 	return fmt.Sprintf("apiVersion: tenancy.tenantctl.io/v1alpha1\nkind: RoleBinding\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n%s", name, ns, spec)
 }
@@ -171,9 +154,11 @@ func TestMakeDevServesTheAdmissionOfAHelmInstall(t *testing.T) {
 
 	// make dev applies the samples: acme's namespace and its sample grant bob-developer must exist
 	// before acme's owner acts.
-	eventually(t, "the sample grant bob-developer in force", func() error {
-		_, err := d.run("", "", "get", "rolebindings.rbac.authorization.k8s.io", "tenancy:bob-developer", "-n", namespace)
-		return err
+	testenv.Eventually(t, wait, func() error {
+		if out, err := d.run("", "", "get", "rolebindings.rbac.authorization.k8s.io", "tenancy:bob-developer", "-n", namespace); err != nil {
+			return fmt.Errorf("the sample grant bob-developer is not in force: %s", out)
+		}
+		return nil
 	})
 
 	// A helpdesk user that the platform allowed to create grants in tenant-acme, and nothing else.
@@ -272,10 +257,10 @@ subjects:
 	t.Run("a valid grant by acme's owner is accepted and put in force", func(t *testing.T) {
 		d.must(t, grant("carol-viewer", namespace, fmt.Sprintf("  role: viewer\n  subjects:\n  - kind: User\n    name: oidc:carol@acme.example\n  expiresAt: %q\n  reason: CHG-1\n", future)),
 			alice, "create", "-f", "-")
-		eventually(t, "carol may list pods in tenant-acme", func() error {
+		testenv.Eventually(t, wait, func() error {
 			out, err := d.run("", "oidc:carol@acme.example", "auth", "can-i", "list", "pods", "-n", namespace)
 			if err != nil || strings.TrimSpace(out) != "yes" {
-				return errors.New(strings.TrimSpace(out))
+				return fmt.Errorf("carol may not list pods in tenant-acme: %s", strings.TrimSpace(out))
 			}
 			return nil
 		})
