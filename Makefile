@@ -60,7 +60,7 @@ vet: ## Run go vet, including the build-tagged e2e suite.
 .PHONY: test
 test: manifests generate vet test-components components-test ## Run unit and envtest suites against a real kube-apiserver, etcd, Vault and helm.
 	KUBEBUILDER_ASSETS="$$($(COMPONENTS) path envtest)" \
-		go test ./... -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) -coverprofile cover.out
+		go test ./... -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) -coverprofile cover.out
 
 .PHONY: test-components
 test-components: ## Test hack/components.sh: locking, interruption and cleanup, with a stand-in build (seconds).
