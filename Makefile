@@ -98,6 +98,19 @@ run: manifests generate fmt vet ## Run the operator against the cluster of the c
 docker-build: ## Build the container image (needs a container engine).
 	docker build -t $(IMG) .
 
+IMAGE_TAR ?= bin/images/tenant-operator.tar
+.PHONY: image
+image: manifests generate ## Build the operator's image without a container engine (the Dockerfile's content) as a docker-save tarball.
+	mkdir -p bin/images bin/image-root/etc
+	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o bin/image-root/manager .
+	printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > bin/image-root/etc/passwd
+	printf 'root:x:0:\nnonroot:x:65532:\n' > bin/image-root/etc/group
+	go run ./hack/image -o $(IMAGE_TAR) -tag $(IMG) -user 65532:65532 -entrypoint /manager \
+		-file bin/image-root/manager=/manager -file bin/image-root/etc/passwd=/etc/passwd:0644 \
+		-file bin/image-root/etc/group=/etc/group:0644 \
+		$$(test -f /etc/ssl/certs/ca-certificates.crt && echo -file /etc/ssl/certs/ca-certificates.crt=/etc/ssl/certs/ca-certificates.crt:0644)
+	@echo "image $(IMG) written to $(IMAGE_TAR)"
+
 ##@ Components (built from source through the Go module proxy, cached per user by version)
 
 .PHONY: components
