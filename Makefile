@@ -6,7 +6,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 # Versions of the components built from source (kube-apiserver, etcd, kubectl, Vault, ESO, helm,
 # CloudNativePG): written once in hack/versions.env, read by hack/components.sh too.
 include hack/versions.env
-export KUBE_VERSION ETCD_VERSION VAULT_VERSION VAULT_SDK_VERSION ESO_VERSION HELM_VERSION CNPG_VERSION
+export KUBE_VERSION ETCD_VERSION VAULT_VERSION VAULT_SDK_VERSION ESO_VERSION HELM_VERSION CNPG_VERSION COREDNS_VERSION KUBE_ROUTER_VERSION
 COMPONENTS := hack/components.sh
 # go test's -timeout per target: sized for the tests, never for builds (components are built first,
 # by make, and a test that finds one missing fails at once).
@@ -145,8 +145,21 @@ component-eso: ## The External Secrets Operator controller.
 component-helm: ## The helm CLI.
 	@$(COMPONENTS) build helm
 .PHONY: component-cnpg
-component-cnpg: ## The CloudNativePG operator; not needed by the tests yet.
+component-cnpg: ## The CloudNativePG operator (the real cluster's).
 	@$(COMPONENTS) build cnpg
+.PHONY: component-kube-node
+component-kube-node: ## kubelet, kube-controller-manager, kube-scheduler, kube-proxy (the real cluster's; kube's wrapper module).
+	@$(COMPONENTS) build kube-node
+.PHONY: component-coredns
+component-coredns: ## CoreDNS, the real cluster's DNS.
+	@$(COMPONENTS) build coredns
+.PHONY: component-kube-router
+component-kube-router: ## kube-router's network-policy firewall, which enforces NetworkPolicy on the real cluster.
+	@$(COMPONENTS) build kube-router
+
+.PHONY: components-cluster
+components-cluster: ## Build every component of the real single-node cluster (make cluster).
+	@$(COMPONENTS) build kube etcd vault eso helm cnpg kube-node coredns kube-router
 
 ##@ Deployment
 

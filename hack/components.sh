@@ -8,9 +8,10 @@
 #   hack/components.sh list              print each component, its version and whether it is built
 #
 # NAME: kube (kube-apiserver, kubectl), etcd, vault, eso (the External Secrets Operator
-# controller), helm, cnpg (the CloudNativePG operator), or envtest for `path` (a directory holding
-# kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS; a KUBEBUILDER_ASSETS that already holds
-# all three wins).
+# controller), helm; for the real cluster also cnpg (the CloudNativePG operator), kube-node (kubelet,
+# kube-controller-manager, kube-scheduler, kube-proxy), coredns and kube-router; or envtest for
+# `path` (a directory holding kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS; a
+# KUBEBUILDER_ASSETS that already holds all three wins).
 #
 # Versions come from hack/versions.env (an environment variable of the same name overrides one); the
 # cache is $TENANT_OPERATOR_CACHE, else $XDG_CACHE_HOME/tenant-operator, else ~/.cache/tenant-operator.
@@ -34,25 +35,30 @@ cache="${TENANT_OPERATOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tenant-operator}
 platform="$(go env GOOS)-$(go env GOARCH)"
 # What `make test` needs; make test-e2e and make dev add eso.
 default_components=(kube etcd vault eso helm)
+# Every component; kube-node, coredns, kube-router and cnpg are the real cluster's (make cluster).
+all_components=(kube etcd vault eso helm cnpg kube-node coredns kube-router)
 
 log() { echo "components: $*" >&2; }
 die() { echo "components: $*" >&2; exit 1; }
 
 version_of() {
   case "$1" in
-    kube) echo "${KUBE_VERSION}" ;;
+    kube|kube-node) echo "${KUBE_VERSION}" ;;
     etcd) echo "${ETCD_VERSION}" ;;
     vault) echo "${VAULT_VERSION}" ;;
     eso) echo "${ESO_VERSION}" ;;
     helm) echo "${HELM_VERSION}" ;;
     cnpg) echo "${CNPG_VERSION}" ;;
+    coredns) echo "${COREDNS_VERSION}" ;;
+    kube-router) echo "${KUBE_ROUTER_VERSION}" ;;
     selftest) [ "${COMPONENTS_SELFTEST:-}" = 1 ] && echo 0 || die "unknown component $1" ;;
-    *) die "unknown component $1 (known: kube etcd vault eso helm cnpg)" ;;
+    *) die "unknown component $1 (known: ${all_components[*]})" ;;
   esac
 }
 binaries_of() {
   case "$1" in
     kube) echo "kube-apiserver kubectl" ;;
+    kube-node) echo "kubelet kube-controller-manager kube-scheduler kube-proxy" ;;
     eso) echo "external-secrets" ;;
     cnpg) echo "manager" ;;
     *) echo "$1" ;;
@@ -62,7 +68,8 @@ binaries_of() {
 estimate_of() {
   case "$1" in
     kube) echo "about 6 min" ;; etcd) echo "about 1 min" ;; vault) echo "about 8 min" ;;
-    eso) echo "about 4 min" ;; helm) echo "about 3 min" ;; cnpg) echo "about 2 min" ;;
+    eso) echo "about 4 min" ;; helm) echo "about 3 min" ;; cnpg) echo "about 5 min" ;;
+    kube-node) echo "about 4 min after kube, 20 alone" ;; coredns) echo "about 2 min after kube, 7 alone" ;; kube-router) echo "about 3 min" ;;
   esac
 }
 id_of() { echo "$1-$(version_of "$1")-${platform}"; }
@@ -79,7 +86,7 @@ make_target_of() { echo "make components (or make component-$1)"; }
 # and ESO); checking is turned off for the throwaway wrappers only, never for the project's go.mod.
 wrapper_env() {
   case "$1" in
-    kube|etcd) echo "GOFLAGS=-mod=mod" ;;
+    kube|kube-node|etcd) echo "GOFLAGS=-mod=mod" ;;
     *) echo "GOFLAGS=-mod=mod GOSUMDB=off" ;;
   esac
 }
@@ -91,45 +98,70 @@ prepare() {
   mkdir -p "${dir}" && cd "${dir}"
   [ "${name}" != selftest ] || return 0
   go mod init "components.local/${name}" >/dev/null 2>&1
+  local required=""
+  req() { go mod edit -require="$1"; required+=" $1"; }
   case "${name}" in
-    kube)
+    kube|kube-node)
+      # One wrapper for every Kubernetes binary (the same go.mod, so one build cache serves them all).
       # k8s.io/kubernetes points its staging modules at ./staging/; require each at v0.<minor>.<patch>.
-      go mod edit -require="k8s.io/kubernetes@v${version}"
+      req "k8s.io/kubernetes@v${version}"
       local kmod staging="v0.${version#*.}"
       kmod="$(env GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v${version}" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
       grep -E '=> \./staging/' "${kmod}" | awk '{print $1}' | sort -u | while read -r m; do
         go mod edit -replace="${m}=${m}@${staging}"
       done
       imports='_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"' ;;
+	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"' ;;
     etcd)
-      go mod edit -require="go.etcd.io/etcd/server/v3@v${version}"
+      req "go.etcd.io/etcd/server/v3@v${version}"
       local m
       for m in api/v3 client/pkg/v3 client/v3 pkg/v3; do
         go mod edit -replace="go.etcd.io/etcd/${m}=go.etcd.io/etcd/${m}@v${version}"
       done
       imports='_ "go.etcd.io/etcd/server/v3"' ;;
     vault)
-      go mod edit -require="github.com/hashicorp/vault@v${version}"
+      req "github.com/hashicorp/vault@v${version}"
       go mod edit -replace="github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@v${VAULT_SDK_VERSION}"
       go mod edit -replace="github.com/99designs/keyring=github.com/Jeffail/keyring@v1.2.3"
       go mod edit -replace="github.com/ma314smith/signedxml@v1.1.1=github.com/moov-io/signedxml@v1.1.1"
       imports='_ "github.com/hashicorp/vault"' ;;
     eso)
-      go mod edit -require="github.com/external-secrets/external-secrets@v${version}"
+      req "github.com/external-secrets/external-secrets@v${version}"
       go mod edit -replace="github.com/Masterminds/sprig/v3=github.com/external-secrets/sprig/v3@v3.3.0"
       imports='_ "github.com/external-secrets/external-secrets"' ;;
     helm)
-      go mod edit -require="helm.sh/helm/v4@v${version}"
+      req "helm.sh/helm/v4@v${version}"
       imports='_ "helm.sh/helm/v4/cmd/helm"' ;;
     cnpg)
-      go mod edit -require="github.com/cloudnative-pg/cloudnative-pg@v${version}"
+      req "github.com/cloudnative-pg/cloudnative-pg@v${version}"
       imports='_ "github.com/cloudnative-pg/cloudnative-pg/cmd/manager"' ;;
+    coredns)
+      req "github.com/coredns/coredns@v${version}"
+      imports='_ "github.com/coredns/coredns"' ;;
+    kube-router)
+      req "github.com/cloudnativelabs/kube-router/v2@v${version}"
+      # Its netlink pseudo-version is refused by the module proxy; the last release serves instead.
+      go mod edit -replace="github.com/vishvananda/netlink=github.com/vishvananda/netlink@v1.3.1"
+      imports='_ "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"' ;;
   esac
   printf '//go:build tools\n\npackage tools\n\nimport (\n\t%s\n)\n' "${imports}" > tools.go
   # -e: some of these modules' test-only imports are missing from the proxy; the build below fails
   # loudly if anything the binary needs is missing.
   env $(wrapper_env "${name}") go mod tidy -e >/dev/null 2>"${dir}/tidy.log" || { cat "${dir}/tidy.log" >&2; return 1; }
+  # tidy -e drops a requirement it cannot download (the proxy refuses some versions' sources), and
+  # go build -mod=mod would then quietly pick another version: refuse instead.
+  local main_module got
+  for main_module in ${required}; do
+    got="$(go list -m -f '{{.Version}}' "${main_module%@*}" 2>/dev/null || true)"
+    if [ "${got}" != "${main_module#*@}" ]; then
+      grep -v '^go: downloading' "${dir}/tidy.log" >&2 || true
+      die "${name}: ${main_module} could not be resolved (got '${got}'); the module proxy may not serve that version: pick another in hack/versions.env"
+    fi
+  done
 }
 
 # compile NAME WRAPPER OUT: build NAME's binaries from its wrapper into OUT.
@@ -151,10 +183,22 @@ compile() {
     eso) pkgs=("external-secrets=github.com/external-secrets/external-secrets") ;;
     helm) pkgs=("helm=helm.sh/helm/v4/cmd/helm") ;;
     cnpg) pkgs=("manager=github.com/cloudnative-pg/cloudnative-pg/cmd/manager") ;;
+    kube-node) pkgs=("kubelet=k8s.io/kubernetes/cmd/kubelet" "kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager"
+                     "kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler" "kube-proxy=k8s.io/kubernetes/cmd/kube-proxy") ;;
+    coredns) pkgs=("coredns=github.com/coredns/coredns") ;;
+    kube-router) pkgs=("kube-router=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router") ;;
   esac
-  local p
+  local ldflags="-s -w" p
+  case "${name}" in
+    # Without these, nodes and components report v0.0.0-master.
+    kube|kube-node)
+      local v="v$(version_of "${name}")" minor
+      minor="${v#v*.}"; minor="${minor%%.*}"
+      ldflags+=" -X k8s.io/component-base/version.gitVersion=${v} -X k8s.io/component-base/version.gitMajor=1"
+      ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean" ;;
+  esac
   for p in "${pkgs[@]}"; do
-    env $(wrapper_env "${name}") CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "${out}/${p%%=*}" "${p#*=}"
+    env $(wrapper_env "${name}") CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${out}/${p%%=*}" "${p#*=}"
   done
 }
 
@@ -285,9 +329,9 @@ main() {
       echo "$(dir_of "${name}")/$1"
       ;;
     list)
-      for n in kube etcd vault eso helm cnpg; do
+      for n in "${all_components[@]}"; do
         if built "${n}"; then s="built: $(dir_of "${n}")"; else s="not built"; fi
-        printf '%-6s %-8s %s\n' "${n}" "$(version_of "${n}")" "${s}"
+        printf '%-12s %-8s %s\n' "${n}" "$(version_of "${n}")" "${s}"
       done
       ;;
     _prepare) # internal: prefetch NAME's modules into the module cache
