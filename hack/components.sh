@@ -55,15 +55,25 @@ version_of() {
     *) die "unknown component $1 (known: ${all_components[*]})" ;;
   esac
 }
-binaries_of() {
+# packages_of NAME: the binaries NAME is, each as BINARY=GO_PACKAGE. Written once: the binaries a
+# cache entry must hold, the wrapper's imports and the builds all come from here.
+packages_of() {
   case "$1" in
-    kube) echo "kube-apiserver kubectl" ;;
-    kube-node) echo "kubelet kube-controller-manager kube-scheduler kube-proxy" ;;
-    eso) echo "external-secrets" ;;
-    cnpg) echo "manager" ;;
-    *) echo "$1" ;;
+    kube) echo "kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver kubectl=k8s.io/kubernetes/cmd/kubectl" ;;
+    kube-node) echo "kubelet=k8s.io/kubernetes/cmd/kubelet kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager" \
+                    "kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler kube-proxy=k8s.io/kubernetes/cmd/kube-proxy" ;;
+    etcd) echo "etcd=go.etcd.io/etcd/server/v3" ;;
+    vault) echo "vault=github.com/hashicorp/vault" ;;
+    eso) echo "external-secrets=github.com/external-secrets/external-secrets" ;;
+    helm) echo "helm=helm.sh/helm/v4/cmd/helm" ;;
+    cnpg) echo "manager=github.com/cloudnative-pg/cloudnative-pg/cmd/manager" ;;
+    coredns) echo "coredns=github.com/coredns/coredns" ;;
+    kube-router) echo "kube-router=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router" ;;
+    selftest) echo "selftest=" ;;
   esac
 }
+binaries_of() { local p; for p in $(packages_of "$1"); do echo "${p%%=*}"; done; }
+
 # Rough cold build times on 2 cores, for the progress line.
 estimate_of() {
   case "$1" in
@@ -110,45 +120,45 @@ prepare() {
       grep -E '=> \./staging/' "${kmod}" | awk '{print $1}' | sort -u | while read -r m; do
         go mod edit -replace="${m}=${m}@${staging}"
       done
-      imports='_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-	_ "k8s.io/kubernetes/cmd/kubelet"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-	_ "k8s.io/kubernetes/cmd/kube-scheduler"
-	_ "k8s.io/kubernetes/cmd/kube-proxy"' ;;
+      ;;
     etcd)
       req "go.etcd.io/etcd/server/v3@v${version}"
       local m
       for m in api/v3 client/pkg/v3 client/v3 pkg/v3; do
         go mod edit -replace="go.etcd.io/etcd/${m}=go.etcd.io/etcd/${m}@v${version}"
       done
-      imports='_ "go.etcd.io/etcd/server/v3"' ;;
+      ;;
     vault)
       req "github.com/hashicorp/vault@v${version}"
       go mod edit -replace="github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@v${VAULT_SDK_VERSION}"
       go mod edit -replace="github.com/99designs/keyring=github.com/Jeffail/keyring@v1.2.3"
       go mod edit -replace="github.com/ma314smith/signedxml@v1.1.1=github.com/moov-io/signedxml@v1.1.1"
-      imports='_ "github.com/hashicorp/vault"' ;;
+      ;;
     eso)
       req "github.com/external-secrets/external-secrets@v${version}"
       go mod edit -replace="github.com/Masterminds/sprig/v3=github.com/external-secrets/sprig/v3@v3.3.0"
-      imports='_ "github.com/external-secrets/external-secrets"' ;;
+      ;;
     helm)
-      req "helm.sh/helm/v4@v${version}"
-      imports='_ "helm.sh/helm/v4/cmd/helm"' ;;
+      req "helm.sh/helm/v4@v${version}" ;;
     cnpg)
-      req "github.com/cloudnative-pg/cloudnative-pg@v${version}"
-      imports='_ "github.com/cloudnative-pg/cloudnative-pg/cmd/manager"' ;;
+      req "github.com/cloudnative-pg/cloudnative-pg@v${version}" ;;
     coredns)
-      req "github.com/coredns/coredns@v${version}"
-      imports='_ "github.com/coredns/coredns"' ;;
+      req "github.com/coredns/coredns@v${version}" ;;
     kube-router)
       req "github.com/cloudnativelabs/kube-router/v2@v${version}"
       # Its netlink pseudo-version is refused by the module proxy; the last release serves instead.
       go mod edit -replace="github.com/vishvananda/netlink=github.com/vishvananda/netlink@v1.3.1"
-      imports='_ "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"' ;;
+      ;;
   esac
-  printf '//go:build tools\n\npackage tools\n\nimport (\n\t%s\n)\n' "${imports}" > tools.go
+  # The wrapper imports what it builds; the Kubernetes wrapper imports every Kubernetes binary, so
+  # that kube and kube-node share one go.mod and one build cache.
+  local names="${name}" p
+  case "${name}" in kube|kube-node) names="kube kube-node" ;; esac
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for p in $(for n in ${names}; do packages_of "${n}"; done); do printf '\t_ "%s"\n' "${p#*=}"; done
+    printf ')\n'
+  } > tools.go
   # -e: some of these modules' test-only imports are missing from the proxy; the build below fails
   # loudly if anything the binary needs is missing.
   env $(wrapper_env "${name}") go mod tidy -e >/dev/null 2>"${dir}/tidy.log" || { cat "${dir}/tidy.log" >&2; return 1; }
@@ -175,19 +185,6 @@ compile() {
     printf '#!/bin/sh\necho selftest ok\n' > "${out}/selftest" && chmod +x "${out}/selftest"
     return 0
   fi
-  local -a pkgs
-  case "${name}" in
-    kube) pkgs=("kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver" "kubectl=k8s.io/kubernetes/cmd/kubectl") ;;
-    etcd) pkgs=("etcd=go.etcd.io/etcd/server/v3") ;;
-    vault) pkgs=("vault=github.com/hashicorp/vault") ;;
-    eso) pkgs=("external-secrets=github.com/external-secrets/external-secrets") ;;
-    helm) pkgs=("helm=helm.sh/helm/v4/cmd/helm") ;;
-    cnpg) pkgs=("manager=github.com/cloudnative-pg/cloudnative-pg/cmd/manager") ;;
-    kube-node) pkgs=("kubelet=k8s.io/kubernetes/cmd/kubelet" "kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager"
-                     "kube-scheduler=k8s.io/kubernetes/cmd/kube-scheduler" "kube-proxy=k8s.io/kubernetes/cmd/kube-proxy") ;;
-    coredns) pkgs=("coredns=github.com/coredns/coredns") ;;
-    kube-router) pkgs=("kube-router=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router") ;;
-  esac
   local ldflags="-s -w" p
   case "${name}" in
     # Without these, nodes and components report v0.0.0-master.
@@ -197,7 +194,7 @@ compile() {
       ldflags+=" -X k8s.io/component-base/version.gitVersion=${v} -X k8s.io/component-base/version.gitMajor=1"
       ldflags+=" -X k8s.io/component-base/version.gitMinor=${minor} -X k8s.io/component-base/version.gitTreeState=clean" ;;
   esac
-  for p in "${pkgs[@]}"; do
+  for p in $(packages_of "${name}"); do
     env $(wrapper_env "${name}") CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${out}/${p%%=*}" "${p#*=}"
   done
 }
