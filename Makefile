@@ -6,7 +6,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 # Versions of the components built from source (kube-apiserver, etcd, kubectl, Vault, ESO, helm,
 # CloudNativePG): written once in hack/versions.env, read by hack/components.sh too.
 include hack/versions.env
-export KUBE_VERSION ETCD_VERSION VAULT_VERSION VAULT_SDK_VERSION ESO_VERSION HELM_VERSION CNPG_VERSION COREDNS_VERSION KUBE_ROUTER_VERSION
+export KUBE_VERSION ETCD_VERSION VAULT_VERSION VAULT_SDK_VERSION ESO_VERSION HELM_VERSION CNPG_VERSION COREDNS_VERSION KUBE_ROUTER_VERSION POSTGRES_MAJOR POSTGRES_SUITE PAUSE_VERSION
 COMPONENTS := hack/components.sh
 # go test's -timeout per target: sized for the tests, never for builds (components are built first,
 # by make, and a test that finds one missing fails at once).
@@ -160,6 +160,26 @@ component-kube-router: ## kube-router's network-policy firewall, which enforces 
 .PHONY: components-cluster
 components-cluster: ## Build every component of the real single-node cluster (make cluster).
 	@$(COMPONENTS) build kube etcd vault eso helm cnpg kube-node coredns kube-router
+
+##@ The real single-node cluster (root, Debian; docs/test-cluster.md)
+
+CLUSTER_TIMEOUT ?= 30m
+
+.PHONY: cluster
+cluster: ## Start a real single-node cluster: containerd, kubelet, CNPG with PostgreSQL, Vault, ESO, the operator as a pod.
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Stop every process make cluster started and undo every change it made to the host.
+	hack/cluster.sh down
+
+.PHONY: cluster-images
+cluster-images: components-cluster ## Build the real cluster's images offline (pause, operator, CloudNativePG, PostgreSQL).
+	hack/images.sh build
+
+.PHONY: test-cluster
+test-cluster: ## Prove the product on the real cluster (make cluster first): databases, TLS, segregation, deletion, rotation.
+	eval "$$(hack/cluster.sh env)" && go test -tags cluster ./test/cluster/ -count=1 -v -timeout $(CLUSTER_TIMEOUT) $(GO_TEST_FLAGS)
 
 ##@ Deployment
 
