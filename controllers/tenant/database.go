@@ -117,12 +117,17 @@ func (r *Reconciler) observeDatabase(ctx context.Context, s *scope) error {
 	s.databaseStatus = st
 	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
 		st.CredentialsSecret = database.SharedCredentialsName
-		db := &cnpgv1.Database{}
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.Config.Database.Shared.Namespace, Name: "tenant-" + t.Name}, db)
-		if client.IgnoreNotFound(err) != nil {
-			return err
+		key := client.ObjectKey{Namespace: r.Config.Database.Shared.Namespace, Name: "tenant-" + t.Name}
+		db, role := &cnpgv1.Database{}, &cnpgv1.DatabaseRole{}
+		dbErr := r.Client.Get(ctx, key, db)
+		if client.IgnoreNotFound(dbErr) != nil {
+			return dbErr
 		}
-		s.database = sharedDatabaseOutcome(db, err == nil)
+		roleErr := r.Client.Get(ctx, key, role)
+		if client.IgnoreNotFound(roleErr) != nil {
+			return roleErr
+		}
+		s.database = sharedDatabaseOutcome(db, dbErr == nil, role, roleErr == nil)
 		return nil
 	}
 	st.CredentialsSecret = database.AppSecretName
@@ -166,15 +171,23 @@ func clusterOutcome(c *cnpgv1.Cluster, exists, backups bool) outcome {
 	return ready(fmt.Sprintf("%d of %d instances ready", st.ReadyInstances, c.Spec.Instances))
 }
 
-// sharedDatabaseOutcome is DatabaseReady for a database on the shared cluster.
-func sharedDatabaseOutcome(db *cnpgv1.Database, exists bool) outcome {
+// sharedDatabaseOutcome is DatabaseReady for a database on the shared cluster: True only when
+// CloudNativePG has applied both the database and the tenant's login role with its password, so
+// that the credentials work the moment the tenant is Ready. (On a real cluster the role is applied
+// a few seconds after the database: the instance manager first waits for CloudNativePG to let it
+// read the role's password Secret.)
+func sharedDatabaseOutcome(db *cnpgv1.Database, dbExists bool, role *cnpgv1.DatabaseRole, roleExists bool) outcome {
 	switch {
-	case !exists || db.Status.Applied == nil:
+	case !roleExists || role.Status.Applied == nil:
+		return failed(reasonDatabaseNotReady, "waiting for CloudNativePG to create the tenant's role on the shared cluster")
+	case !*role.Status.Applied:
+		return failed(reasonDatabaseNotReady, "CloudNativePG could not apply the tenant's role: "+role.Status.Message)
+	case !dbExists || db.Status.Applied == nil:
 		return failed(reasonDatabaseNotReady, "waiting for CloudNativePG to create the database on the shared cluster")
 	case !*db.Status.Applied:
 		return failed(reasonDatabaseNotReady, "CloudNativePG could not create the database: "+db.Status.Message)
 	}
-	return ready("the database exists on the shared cluster")
+	return ready("the database and the tenant's role exist on the shared cluster")
 }
 
 func parseTime(s string) *metav1.Time {

@@ -17,6 +17,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
@@ -315,9 +316,33 @@ func TestSharedDatabase(t *testing.T) {
 	if got.Status.Database.CredentialsSecret != "database-credentials" || got.Status.Database.ReadWriteService != "shared-pg-rw.shared-db.svc" {
 		t.Errorf("status.database = %+v", got.Status.Database)
 	}
-	// Stand-in for CloudNativePG: the database is created on the shared cluster.
+	// Stand-in for CloudNativePG (envtest has none): the database is created on the shared
+	// cluster, but the tenant is not Ready until its role (and password) is applied too.
 	db.Status.Applied = ptr.To(true)
 	if err := admin.Status().Update(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	waitForCondition(t, "smallco", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, "DatabaseNotReady")
+	get(t, role, shared, "tenant-smallco")
+	role.Status.Applied = ptr.To(false)
+	role.Status.Message = "secrets \"tenant-smallco-credentials\" is forbidden"
+	if err := admin.Status().Update(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, wait, func() error {
+		got := &tenancyv1alpha1.Tenant{}
+		if err := admin.Get(ctx, client.ObjectKey{Name: "smallco"}, got); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(got.Status.Conditions, tenancyv1alpha1.ConditionDatabaseReady); c == nil ||
+			c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "could not apply the tenant's role") {
+			return fmt.Errorf("DatabaseReady does not say the role is not applied: %+v", c)
+		}
+		return nil
+	})
+	get(t, role, shared, "tenant-smallco")
+	role.Status.Applied, role.Status.Message = ptr.To(true), ""
+	if err := admin.Status().Update(ctx, role); err != nil {
 		t.Fatal(err)
 	}
 	waitForReady(t, "smallco")
