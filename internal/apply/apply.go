@@ -2,11 +2,18 @@
 //
 // Steady state must cost nothing: a pass that finds every object as desired issues no write. Like
 // Cluster API's SSA cache, the Applier remembers, per object, the hash of the last request it
-// applied and the resourceVersion the apiserver answered with. When the informer cache still holds
-// that resourceVersion and the desired object hashes the same, nothing has changed on either side
-// and the apply is skipped. Any edit by someone else moves the resourceVersion, so drift is always
-// re-applied. After a restart the memory is empty and each object is applied once (a no-op for the
-// apiserver), then remembered.
+// applied and the resourceVersion and generation the apiserver answered with. The apply is skipped
+// when the desired object hashes the same and the informer cache shows nothing changed since:
+//   - the same resourceVersion (nothing at all changed), or
+//   - for kinds that keep a generation, the same generation (the spec is as applied) with every
+//     label, annotation and owner reference applied still in place. Other controllers write these
+//     objects' status all the time (ESO refreshes an ExternalSecret's status on every sync,
+//     CloudNativePG a Cluster's), which moves the resourceVersion but not the generation; answering
+//     each of those with a write is what this avoids (make test-cluster counts the writes).
+//
+// Any edit of the spec by someone else moves the generation, and any edit of the metadata removes
+// something applied, so drift is always re-applied. After a restart the memory is empty and each
+// object is applied once (a no-op for the apiserver), then remembered.
 package apply
 
 import (
@@ -42,6 +49,7 @@ type key struct {
 
 type record struct {
 	resourceVersion string
+	generation      int64
 	hash            string
 }
 
@@ -73,7 +81,7 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 	}
 	switch err := a.Client.Get(ctx, client.ObjectKeyFromObject(obj), current); {
 	case err == nil:
-		if a.remembered(k) == (record{resourceVersion: current.GetResourceVersion(), hash: hash}) {
+		if unchanged(a.remembered(k), hash, u, current) {
 			return false, nil
 		}
 	case apierrors.IsNotFound(err):
@@ -85,9 +93,49 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 		client.FieldOwner(a.FieldOwner), client.ForceOwnership); err != nil {
 		return true, fmt.Errorf("apply %s %s: %w", gvk.Kind, qualified(k), err)
 	}
-	a.remember(k, record{resourceVersion: u.GetResourceVersion(), hash: hash})
+	a.remember(k, record{resourceVersion: u.GetResourceVersion(), generation: u.GetGeneration(), hash: hash})
 	return true, nil
 }
+
+// unchanged reports whether the live object is still as last applied (see the package comment).
+func unchanged(last record, hash string, desired *unstructured.Unstructured, live client.Object) bool {
+	if last.hash == "" || last.hash != hash {
+		return false
+	}
+	if last.resourceVersion == live.GetResourceVersion() {
+		return true
+	}
+	return live.GetGeneration() != 0 && live.GetGeneration() == last.generation && metadataHolds(desired, live)
+}
+
+// metadataHolds reports whether every label, annotation and owner reference of desired is on live.
+func metadataHolds(desired *unstructured.Unstructured, live client.Object) bool {
+	for _, m := range []struct{ want, have map[string]string }{
+		{desired.GetLabels(), live.GetLabels()}, {desired.GetAnnotations(), live.GetAnnotations()},
+	} {
+		for k, v := range m.want {
+			if got, ok := m.have[k]; !ok || got != v {
+				return false
+			}
+		}
+	}
+	for _, want := range desired.GetOwnerReferences() {
+		found := false
+		for _, have := range live.GetOwnerReferences() {
+			if have.UID == want.UID && have.Kind == want.Kind && have.Name == want.Name &&
+				ptrEqual(have.Controller, want.Controller) && ptrEqual(have.BlockOwnerDeletion, want.BlockOwnerDeletion) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func ptrEqual(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
 // Delete removes obj if it exists, and forgets it.
 func (a *Applier) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) (bool, error) {
