@@ -393,6 +393,9 @@ rules:
 - {apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, list, watch, create, update, patch]}
 - {apiGroups: [apiextensions.k8s.io], resources: [customresourcedefinitions], verbs: [get, list, watch]}
 EOF
+  # kube-apiserver's client certificate at the kubelet (logs, exec, port-forward), as kubeadm binds it.
+  kubectl create clusterrolebinding tenantctl:kube-apiserver-kubelet-client --clusterrole system:kubelet-api-admin \
+    --user kube-apiserver-kubelet-client --dry-run=client -o yaml | kubectl apply --server-side --field-manager tenantctl-cluster -f - >/dev/null
   local n
   for n in coredns kube-router provisioner external-secrets; do
     kubectl create clusterrolebinding "tenantctl:${n}" --clusterrole "tenantctl:${n}" --user "tenantctl:${n}" \
@@ -551,8 +554,14 @@ spec:
   storage: {size: 1Gi}
   enableSuperuserAccess: false
   postgresql:
+    # Segregation between the tenants sharing it (docs/database.md): TLS only, and each role only
+    # into the database of its own name (the operator names both after the tenant). PostgreSQL
+    # grants CONNECT on every new database to PUBLIC, so without "sameuser" any tenant's role
+    # could open any other tenant's database.
     pg_hba:
     - hostnossl all all all reject
+    - hostssl sameuser all all scram-sha-256
+    - hostssl all all all reject
 EOF
 }
 # apply_cnpg: apply through CloudNativePG's webhooks, which answer once its pod serves them.

@@ -8,7 +8,8 @@
 // self-managed certificate. Tenants are applied with kubectl, as a platform engineer or a GitOps
 // tool would.
 //
-// Two things here stand in for what a cluster would have:
+// This suite runs on envtest's control plane, not on a node, so two things here stand in for what a
+// cluster would have (test/cluster, `make test-cluster`, runs the real ones and stands in for none):
 //   - no kube-controller-manager: a namespace is finalized by the test (standInForNamespaceController);
 //   - no CloudNativePG running PostgreSQL: the database's app Secret is written by the test, as
 //     CloudNativePG would write it (standInForCloudNativePG).
