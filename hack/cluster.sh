@@ -662,6 +662,22 @@ down() {
   log "down: every process stopped and the host restored (${D} removed)"
 }
 
+# restore_rules TOOL SAVED: put TOOL's (iptables, ip6tables) rules back as saved. iptables-restore
+# replaces only the tables the file names, and a host without rules saves none, so every table the
+# file lacks is emptied first (its chains flushed and deleted, its policies back to ACCEPT).
+restore_rules() {
+  local tool="$1" saved="$2" t c
+  command -v "${tool}" >/dev/null || return 0
+  [ -f "${saved}" ] || return 0
+  for t in filter nat mangle raw security; do
+    grep -qx "\*${t}" "${saved}" && continue
+    "${tool}" -t "${t}" -F 2>/dev/null || continue
+    "${tool}" -t "${t}" -X 2>/dev/null || true
+    for c in $("${tool}" -t "${t}" -S 2>/dev/null | awk '$1 == "-P" {print $2}'); do "${tool}" -t "${t}" -P "${c}" ACCEPT; done
+  done
+  "${tool}-restore" < "${saved}"
+}
+
 # kill_pods: every container process (the kubepods cgroups), then the containerd shims of this
 # cluster, then the cgroups themselves.
 kill_pods() {
@@ -687,8 +703,8 @@ restore_host() {
   rm -f /run/netns/cni-* 2>/dev/null || true
   ip link del cni0 2>/dev/null || true
   [ -f "${D}/host/lo-address-existed" ] || ip addr del "${NODE_IP}/32" dev lo 2>/dev/null || true
-  if [ -f "${D}/host/iptables" ]; then iptables-restore < "${D}/host/iptables"; fi
-  if [ -f "${D}/host/ip6tables" ]; then ip6tables-restore < "${D}/host/ip6tables" 2>/dev/null || true; fi
+  restore_rules iptables "${D}/host/iptables"
+  restore_rules ip6tables "${D}/host/ip6tables"
   if [ -f "${D}/host/ipsets" ]; then
     for m in $(ipset list -n 2>/dev/null | sort | comm -23 - "${D}/host/ipsets"); do ipset destroy "${m}" 2>/dev/null || true; done
   fi
