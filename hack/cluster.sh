@@ -141,8 +141,8 @@ up() {
 
 The cluster is up. As root:
   $(print_env | tr '\n' ';' | sed 's/;/\n  /g')
-  kubectl get nodes; kubectl get tenants
-  kubectl wait --for=condition=Ready tenant/cluster-demo --timeout=5m
+  kubectl get nodes; kubectl get tenants         # globex, initech (shared database), cluster-demo
+  kubectl wait --for=condition=Ready tenant/cluster-demo tenant/initech --timeout=5m
   kubectl -n tenant-cluster-demo get cluster,pods,externalsecrets
   make test-cluster        # the suite that proves the product on this cluster
   make cluster-down        # stop everything and undo every change to the host
@@ -628,7 +628,13 @@ EOF
   kubectl -n "${OPERATOR_NAMESPACE}" rollout status deployment --timeout=300s >/dev/null
 }
 
+# samples: config/samples' tenants that fit this cluster (globex without a database, initech on the
+# shared cluster) and cluster-demo, with a dedicated PostgreSQL 15 of one instance. acme, the full
+# sample, asks for PostgreSQL 17, three instances on three nodes and backups to an object store,
+# none of which this cluster has (make dev applies it).
 samples() {
+  kubectl apply --server-side -f "${root}/config/samples/tenancy_v1alpha1_tenant_minimal.yaml" \
+    -f "${root}/config/samples/tenancy_v1alpha1_tenant_shared_db.yaml" >/dev/null
   kubectl apply -f - >/dev/null <<EOF
 apiVersion: tenancy.tenantctl.io/v1alpha1
 kind: Tenant
