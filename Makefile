@@ -54,8 +54,8 @@ fmt: ## Run go fmt.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet, including the build-tagged e2e suite.
-	go vet -tags e2e ./...
+vet: ## Run go vet, including the build-tagged e2e and cluster suites.
+	go vet -tags e2e,cluster ./...
 
 .PHONY: test
 test: manifests generate vet test-components components-test ## Run unit and envtest suites against a real kube-apiserver, etcd, Vault and helm.

@@ -70,6 +70,9 @@ func setup() error {
 	if clusterDir == "" || kubeconfig == "" {
 		return errors.New("no cluster: run `make cluster` first, then `make test-cluster` (which sets KUBECONFIG from hack/cluster.sh env)")
 	}
+	if _, err := os.Stat(kubeconfig); err != nil {
+		return fmt.Errorf("no cluster (%v): run `make cluster` first", err)
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return err
