@@ -42,8 +42,13 @@ main() {
 
   local cmd="${1:-}"; shift || true
   case "${cmd}" in
-    up) up ;;
-    down) down ;;
+    up|down)
+      # One up or down at a time on this machine (the lock is on the cluster directory's parent,
+      # so that it leaves no file behind).
+      mkdir -p "$(dirname "${D}")"
+      exec 9<"$(dirname "${D}")"
+      flock -n 9 || die "another make cluster or cluster-down is running on this machine"
+      "${cmd}" ;;
     status) status ;;
     env) print_env ;;
     *) die "usage: $0 up|down|status|env" ;;
