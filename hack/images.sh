@@ -72,6 +72,7 @@ path_of() {
 build_one() {
   local name="$1" out start; out="$(file_of "${name}")"; start=$(date +%s)
   if [ "${name}" != operator ] && [ -f "${out}" ]; then return 0; fi
+  mkdir -p "$(dirname "${out}")"
   exec 9>"${out}.lock"; flock 9
   if [ "${name}" != operator ] && [ -f "${out}" ]; then return 0; fi
   log "${name}: building"
