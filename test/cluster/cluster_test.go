@@ -276,7 +276,7 @@ func auditedWrites(t *testing.T, since time.Time) []string {
 	scanner.Buffer(make([]byte, 1<<20), 1<<20)
 	for scanner.Scan() {
 		var event struct {
-			Verb      string `json:"verb"`
+			Verb      string                    `json:"verb"`
 			User      struct{ Username string } `json:"user"`
 			ObjectRef struct {
 				Resource, Namespace, Name, Subresource string
