@@ -9,11 +9,13 @@ import (
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/builders"
 	"github.com/tenantctl/tenant-operator/internal/builders/database"
 )
 
@@ -94,9 +96,66 @@ func (r *Reconciler) ensureSharedCredentials(ctx context.Context, s *scope) erro
 	case err != nil:
 		return fmt.Errorf("get Secret %s/%s: %w", key.Namespace, key.Name, err)
 	}
+	// Adopting a Secret retained by an earlier Tenant of this name: the Tenant owns it again (its
+	// data, the password, is never touched).
+	if err := r.setCredentialsOwnership(ctx, src, t, false); err != nil {
+		return err
+	}
 	s.markKept(src)
 	_, err := r.applyOne(ctx, s, database.SharedCredentials(t, r.Config, src.Data, false))
 	return err
+}
+
+// retainSharedCredentials keeps a Shared tenant's credentials when its database is retained: the
+// tenant's Secret and its copy in the shared cluster's namespace lose their owner references to the
+// Tenant (or the garbage collector would delete them with it) and are labelled retained, so that a
+// new Tenant of the same name adopts them with the password the retained role has.
+func (r *Reconciler) retainSharedCredentials(ctx context.Context, s *scope) error {
+	src := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: s.namespaceName, Name: database.SharedCredentialsName}
+	if err := r.Client.Get(ctx, key, src); err != nil {
+		return client.IgnoreNotFound(err) // never created: nothing to keep
+	}
+	if err := r.setCredentialsOwnership(ctx, src, s.tenant, true); err != nil {
+		return err
+	}
+	_, err := r.applyOne(ctx, s, database.SharedCredentials(s.tenant, r.Config, src.Data, true))
+	return err
+}
+
+// setCredentialsOwnership patches only the metadata of the tenant's credentials Secret: retained
+// (no owner reference to the Tenant, the retained label) or owned (the reverse).
+func (r *Reconciler) setCredentialsOwnership(ctx context.Context, secret *corev1.Secret, t *tenancyv1alpha1.Tenant, retained bool) error {
+	before := secret.DeepCopy()
+	patch := client.MergeFrom(before)
+	owners := make([]metav1.OwnerReference, 0, len(secret.OwnerReferences)+1)
+	owned := false
+	for _, o := range secret.OwnerReferences {
+		if o.Kind != "Tenant" || o.APIVersion != tenancyv1alpha1.GroupVersion.String() {
+			owners = append(owners, o)
+		} else if !retained && o.UID == t.UID {
+			owners, owned = append(owners, o), true
+		}
+	}
+	if secret.Labels == nil {
+		secret.Labels = map[string]string{}
+	}
+	if retained {
+		secret.Labels[tenancyv1alpha1.LabelRetained] = "true"
+	} else {
+		delete(secret.Labels, tenancyv1alpha1.LabelRetained)
+		if !owned {
+			owners = append(owners, builders.OwnerReference(t))
+		}
+	}
+	secret.OwnerReferences = owners
+	if equality.Semantic.DeepEqual(secret.Labels, before.Labels) && equality.Semantic.DeepEqual(secret.OwnerReferences, before.OwnerReferences) {
+		return nil
+	}
+	if err := r.Client.Patch(ctx, secret, patch); err != nil {
+		return fmt.Errorf("patch Secret %s/%s: %w", secret.Namespace, secret.Name, err)
+	}
+	return nil
 }
 
 func generatePassword() (string, error) {
@@ -227,6 +286,11 @@ func (r *Reconciler) finalizeDatabase(ctx context.Context, s *scope) (bool, erro
 		return true, nil
 	}
 	if effectiveDatabasePolicy(t) == tenancyv1alpha1.DeletionPolicyRetain {
+		if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
+			if err := r.retainSharedCredentials(ctx, s); err != nil {
+				return false, err
+			}
+		}
 		return true, r.applyAll(ctx, s, r.databaseObjects(s, true))
 	}
 	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {

@@ -402,3 +402,53 @@ func TestSharedDatabaseDeletionKeepsTheData(t *testing.T) {
 		return nil
 	})
 }
+
+// Retain on the shared cluster keeps the credentials too: the tenant's Secret and its copy lose
+// their owner references to the Tenant (envtest runs no garbage collector; make test-cluster runs the
+// real one), keep the password, and a new Tenant of the same name adopts them.
+func TestSharedRetainKeepsTheCredentialsAndIsAdopted(t *testing.T) {
+	ctx := context.Background()
+	spec := tenancyv1alpha1.TenantSpec{DeletionPolicy: tenancyv1alpha1.DeletionPolicyRetain,
+		Database: &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared}}
+	tnt := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "keepsh"}, Spec: spec})
+	creds, copied := &corev1.Secret{}, &corev1.Secret{}
+	testenv.Eventually(t, wait, func() error {
+		return admin.Get(ctx, client.ObjectKey{Namespace: sharedDBNamespace, Name: "tenant-keepsh-credentials"}, copied)
+	})
+	get(t, creds, "tenant-keepsh", "database-credentials")
+	password := string(creds.Data["password"])
+	if err := admin.Delete(ctx, tnt); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Name: "keepsh"}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("Tenant still there: %v", err)
+		}
+		return nil
+	})
+	get(t, creds, "tenant-keepsh", "database-credentials")
+	get(t, copied, sharedDBNamespace, "tenant-keepsh-credentials")
+	for _, s := range []*corev1.Secret{creds, copied} {
+		if len(s.OwnerReferences) != 0 || s.Labels[tenancyv1alpha1.LabelRetained] != "true" || string(s.Data["password"]) != password {
+			t.Errorf("Secret %s/%s was not retained cleanly: owners %v, labels %v, password kept %v",
+				s.Namespace, s.Name, s.OwnerReferences, s.Labels, string(s.Data["password"]) == password)
+		}
+	}
+
+	// Adopted by a new Tenant of the same name: owned again, not labelled retained, same password.
+	again := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "keepsh"}, Spec: spec})
+	testenv.Eventually(t, wait, func() error {
+		for _, s := range []*corev1.Secret{creds, copied} {
+			if err := admin.Get(ctx, client.ObjectKeyFromObject(s), s); err != nil {
+				return err
+			}
+			if owner := metav1.GetControllerOf(s); owner == nil || owner.UID != again.UID || s.Labels[tenancyv1alpha1.LabelRetained] != "" {
+				return fmt.Errorf("Secret %s/%s not adopted yet: owner %v, labels %v", s.Namespace, s.Name, owner, s.Labels)
+			}
+			if string(s.Data["password"]) != password {
+				return fmt.Errorf("Secret %s/%s lost the retained password", s.Namespace, s.Name)
+			}
+		}
+		return nil
+	})
+}
