@@ -77,7 +77,8 @@ start() {
   local name="$1"; shift
   if running "${name}"; then return 0; fi
   mkdir -p "${D}/run" "${D}/logs"
-  setsid "$@" >>"${D}/logs/${name}.log" 2>&1 < /dev/null &
+  # 9<&-: the daemon must not inherit the lock that up and down hold, or it would hold it forever.
+  setsid "$@" >>"${D}/logs/${name}.log" 2>&1 < /dev/null 9<&- &
   echo $! > "${D}/run/${name}.pid"
 }
 pid_of() { cat "${D}/run/$1.pid" 2>/dev/null || true; }
