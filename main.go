@@ -11,14 +11,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/tenantctl/tenant-operator/controllers"
 	"github.com/tenantctl/tenant-operator/internal/certs"
 	"github.com/tenantctl/tenant-operator/internal/config"
-	"github.com/tenantctl/tenant-operator/internal/operator"
 )
 
 func main() {
 	var (
-		opts       operator.Options
+		opts       controllers.Options
 		configFile string
 	)
 	flag.StringVar(&opts.MetricsAddr, "metrics-bind-address", ":8443",
@@ -81,7 +81,7 @@ func main() {
 	}
 	opts.Config = cfg
 
-	mgr, err := operator.New(ctrl.GetConfigOrDie(), opts)
+	mgr, err := controllers.New(ctrl.GetConfigOrDie(), opts)
 	if err != nil {
 		log.Error(err, "unable to set up the manager")
 		os.Exit(1)

@@ -27,8 +27,7 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/builders/access"
 	"github.com/tenantctl/tenant-operator/internal/config"
-	"github.com/tenantctl/tenant-operator/internal/lookup"
-	"github.com/tenantctl/tenant-operator/internal/status"
+	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
 )
 
 // FieldOwner is the server-side apply field manager of the RoleBinding controller.
@@ -74,7 +73,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	setKstatus(rb)
 	rb.Status.ObservedGeneration = rb.Generation
 	r.recordTransitions(before, rb)
-	if perr := status.Patch(ctx, r.Client, before, rb); perr != nil && err == nil {
+	if perr := reconcileutil.PatchStatus(ctx, r.Client, before, rb); perr != nil && err == nil {
 		err = perr
 	}
 	return result, err
@@ -89,7 +88,7 @@ func (r *Reconciler) now() time.Time {
 
 func (r *Reconciler) reconcile(ctx context.Context, rb *tenancyv1alpha1.RoleBinding) (ctrl.Result, error) {
 	rb.Status.ExpiresAt = rb.Spec.ExpiresAt
-	tenant, err := lookup.TenantOf(ctx, r.Client, rb.Namespace)
+	tenant, err := reconcileutil.TenantOf(ctx, r.Client, rb.Namespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -112,23 +111,23 @@ func (r *Reconciler) reconcile(ctx context.Context, rb *tenancyv1alpha1.RoleBind
 		if !meta.IsStatusConditionTrue(rb.Status.Conditions, tenancyv1alpha1.ConditionExpired) {
 			expirations.Inc()
 		}
-		status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionExpired, metav1.ConditionTrue,
+		reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionExpired, metav1.ConditionTrue,
 			tenancyv1alpha1.ReasonExpired, "expired at "+exp.UTC().Format(time.RFC3339)+"; the access is removed")
-		status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse,
+		reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse,
 			tenancyv1alpha1.ReasonExpired, "expired at "+exp.UTC().Format(time.RFC3339))
 		rb.Status.BoundNamespaces = nil
 		return ctrl.Result{}, nil
 	}
 	if _, err := r.Applier.Apply(ctx, access.Grant(rb, tenant.Name, clusterRole)); err != nil {
-		status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse,
+		reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse,
 			tenancyv1alpha1.ReasonApplyFailed, err.Error())
 		return ctrl.Result{}, err
 	}
 	rb.Status.BoundNamespaces = []string{rb.Namespace}
 	msg := fmt.Sprintf("%s is bound to %s in %s", rb.Spec.Role, clusterRole, rb.Namespace)
-	status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionTrue,
+	reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionTrue,
 		tenancyv1alpha1.ReasonReady, msg)
-	status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionExpired, metav1.ConditionFalse,
+	reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionExpired, metav1.ConditionFalse,
 		tenancyv1alpha1.ReasonNotExpired, "the access is in force")
 	if exp := rb.Spec.ExpiresAt; exp != nil {
 		// Come back exactly when the access must end; nothing polls in between.
@@ -143,7 +142,7 @@ func (r *Reconciler) reconcile(ctx context.Context, rb *tenancyv1alpha1.RoleBind
 // in Git to remove it or extend expiresAt). Anything else still reconciles.
 func setKstatus(rb *tenancyv1alpha1.RoleBinding) {
 	set := func(typ string, st metav1.ConditionStatus, reason, msg string) {
-		status.SetCondition(&rb.Status.Conditions, rb.Generation, typ, st, reason, msg)
+		reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, typ, st, reason, msg)
 	}
 	ready := meta.FindStatusCondition(rb.Status.Conditions, tenancyv1alpha1.ConditionReady)
 	switch {
@@ -167,7 +166,7 @@ func setKstatus(rb *tenancyv1alpha1.RoleBinding) {
 
 func (r *Reconciler) setNotInForce(rb *tenancyv1alpha1.RoleBinding, reason, msg string) {
 	rb.Status.BoundNamespaces = nil
-	status.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 }
 
 // revoke deletes the grant's RBAC RoleBinding if it exists.

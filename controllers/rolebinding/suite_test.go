@@ -1,6 +1,6 @@
 package rolebinding_test
 
-// The suite runs the real manager (operator.New) as the operator's own identity, bound to the
+// The suite runs the real manager (controllers.New) as the operator's own identity, bound to the
 // generated manager ClusterRole only, with its admission webhook served and installed
 // (config/webhook, failurePolicy Fail) and the tenant roles and admission policies from config/.
 // Every request a user makes goes through the apiserver as that user (impersonation by a cluster
@@ -23,9 +23,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/controllers"
 	"github.com/tenantctl/tenant-operator/internal/config"
-	"github.com/tenantctl/tenant-operator/internal/operator"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 const wait = 30 * time.Second
@@ -60,7 +60,7 @@ func run(m *testing.M) (int, error) {
 	defer func() { _ = env.Stop() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if admin, err = client.New(env.Config, client.Options{Scheme: operator.NewScheme()}); err != nil {
+	if admin, err = client.New(env.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
 		return 0, err
 	}
 	opUser, err := env.OperatorUser(ctx, admin)
@@ -72,7 +72,7 @@ func run(m *testing.M) (int, error) {
 	hooks := env.WebhookInstallOptions
 	opConfig := opUser.Config()
 	opConfig.QPS, opConfig.Burst = 20, 30 // what ctrl.GetConfig gives the binary
-	mgr, err := operator.New(opConfig, operator.Options{
+	mgr, err := controllers.New(opConfig, controllers.Options{
 		MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 2, Config: cfg,
 		Webhooks: true, WebhookHost: hooks.LocalServingHost, WebhookPort: hooks.LocalServingPort, WebhookCertDir: hooks.LocalServingCertDir,
 	})
@@ -140,7 +140,7 @@ func as(t *testing.T, user string, groups ...string) client.Client {
 	t.Helper()
 	cfg := env.Impersonate(user, groups...)
 	cfg.QPS, cfg.Burst = 100, 200 // a person's kubectl is not rate-limited to client-go's default 5/s
-	c, err := client.New(cfg, client.Options{Scheme: operator.NewScheme()})
+	c, err := client.New(cfg, client.Options{Scheme: controllers.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 // kstatusOf computes a Tenant's status the way Flux's health checks and kstatus-based tools do.

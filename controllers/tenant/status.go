@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/status"
+	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
 )
 
 // areaConditions are the per-area conditions, in the order they are summarised into Ready.
@@ -46,7 +46,7 @@ func computeStatus(s *scope, complete bool) {
 	t := s.tenant
 	gen := t.Generation
 	set := func(typ string, o outcome) {
-		status.SetCondition(&t.Status.Conditions, gen, typ, o.status, o.reason, o.message)
+		reconcileutil.SetCondition(&t.Status.Conditions, gen, typ, o.status, o.reason, o.message)
 	}
 
 	switch {
@@ -186,7 +186,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 			r.Recorder.Eventf(s.tenant, nil, typ, tr.reason, tr.typ, "%s is %s: %s", tr.typ, tr.status, tr.msg)
 		}
 	}
-	err := status.Patch(ctx, r.Client, base, s.tenant)
+	err := reconcileutil.PatchStatus(ctx, r.Client, base, s.tenant)
 	if apierrors.IsNotFound(err) {
 		return nil // the finalizer was removed and the Tenant is gone
 	}

@@ -1,6 +1,6 @@
 package tenant_test
 
-// The suite runs the real manager (operator.New, the production cache options) against a real
+// The suite runs the real manager (controllers.New, the production cache options) against a real
 // kube-apiserver and etcd, as the operator's own identity bound to the generated manager
 // ClusterRole only, with the tenant roles and admission policies from config/ installed.
 //
@@ -30,9 +30,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/controllers"
 	"github.com/tenantctl/tenant-operator/internal/config"
-	"github.com/tenantctl/tenant-operator/internal/operator"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 // sharedDBNamespace holds the platform's shared CloudNativePG cluster.
@@ -74,7 +74,7 @@ func run(m *testing.M) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	admin, err = client.New(env.Config, client.Options{Scheme: operator.NewScheme()})
+	admin, err = client.New(env.Config, client.Options{Scheme: controllers.NewScheme()})
 	if err != nil {
 		return 0, err
 	}
@@ -102,7 +102,7 @@ func run(m *testing.M) (int, error) {
 	if err := admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sharedDBNamespace}}); err != nil {
 		return 0, err
 	}
-	mgr, err := operator.New(opConfig, operator.Options{
+	mgr, err := controllers.New(opConfig, controllers.Options{
 		MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 4, Config: cfg,
 	})
 	if err != nil {

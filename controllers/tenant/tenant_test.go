@@ -22,8 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/operator"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/controllers"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 const wait = 30 * time.Second
@@ -35,7 +35,7 @@ func owner(kind tenancyv1alpha1.SubjectKind, name string) tenancyv1alpha1.Subjec
 // as returns a client acting as the given user and groups.
 func as(t *testing.T, user string, groups ...string) client.Client {
 	t.Helper()
-	c, err := client.New(env.Impersonate(user, groups...), client.Options{Scheme: operator.NewScheme()})
+	c, err := client.New(env.Impersonate(user, groups...), client.Options{Scheme: controllers.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}

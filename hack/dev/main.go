@@ -2,7 +2,7 @@
 // kube-apiserver and etcd with the third-party CRDs, installs the operator's CRDs, roles, admission
 // policies and webhook with `helm install charts/tenant-operator`, starts a Vault dev server set up
 // by hack/vault-bootstrap.sh, the External Secrets Operator controller and the operator binary
-// serving its admission webhook (the same stack as the e2e suite, internal/testenv.Stack), seeds the
+// serving its admission webhook (the same stack as the e2e suite, internal/test/testenv.Stack), seeds the
 // sample tenant's secrets in Vault, applies config/samples, prints a kubeconfig and example
 // commands, and on Ctrl-C stops everything it started.
 //
@@ -27,7 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 func main() {

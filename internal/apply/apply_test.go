@@ -11,10 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tenantctl/tenant-operator/controllers"
 	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
-	"github.com/tenantctl/tenant-operator/internal/operator"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 var k8s client.Client
@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	k8s, err = client.New(env.Config, client.Options{Scheme: operator.NewScheme()})
+	k8s, err = client.New(env.Config, client.Options{Scheme: controllers.NewScheme()})
 	code := 1
 	if err == nil {
 		code = m.Run()

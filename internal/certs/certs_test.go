@@ -16,9 +16,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tenantctl/tenant-operator/controllers"
 	"github.com/tenantctl/tenant-operator/internal/certs"
-	"github.com/tenantctl/tenant-operator/internal/operator"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 var c client.Client
@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	c, err = client.New(env.Config, client.Options{Scheme: operator.NewScheme()})
+	c, err = client.New(env.Config, client.Options{Scheme: controllers.NewScheme()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

@@ -25,7 +25,7 @@ import (
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/builders/secrets"
 	"github.com/tenantctl/tenant-operator/internal/config"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 var server *testenv.Vault

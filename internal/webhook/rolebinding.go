@@ -25,7 +25,7 @@ import (
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/config"
-	"github.com/tenantctl/tenant-operator/internal/lookup"
+	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
 )
 
 // RoleBindingPath is where the RoleBinding validator is served.
@@ -83,7 +83,7 @@ func (v *RoleBindingValidator) Handle(ctx context.Context, req admission.Request
 // Validate lists what is wrong with granting rb on behalf of user; err is a failure to decide.
 func (v *RoleBindingValidator) Validate(ctx context.Context, rb *tenancyv1alpha1.RoleBinding, user authenticationv1.UserInfo) (field.ErrorList, error) {
 	var errs field.ErrorList
-	tenant, err := lookup.TenantOf(ctx, v.Reader, rb.Namespace)
+	tenant, err := reconcileutil.TenantOf(ctx, v.Reader, rb.Namespace)
 	if err != nil {
 		return nil, err
 	}

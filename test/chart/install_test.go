@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/builders"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/golden"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 // TestInstallUpgradeUninstall installs the chart into a bare control plane (no CRDs beforehand:
@@ -102,7 +102,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 			}
 		}
 	}
-	builders.Golden(t, "can-i", strings.Split(strings.TrimSpace(string(out)), "\n"))
+	golden.Assert(t, "can-i", strings.Split(strings.TrimSpace(string(out)), "\n"))
 
 	// A Tenant exists; an upgrade with other values leaves it as it was.
 	tenant := &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}}

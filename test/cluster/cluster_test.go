@@ -35,8 +35,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tenantctl/tenant-operator/internal/operator"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/controllers"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 const (
@@ -77,7 +77,7 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	if k8s, err = client.New(cfg, client.Options{Scheme: operator.NewScheme()}); err != nil {
+	if k8s, err = client.New(cfg, client.Options{Scheme: controllers.NewScheme()}); err != nil {
 		return err
 	}
 	apiserver, err := testenv.ComponentBinary("kube")

@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 const (

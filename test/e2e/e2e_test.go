@@ -37,8 +37,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/operator"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/controllers"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 const (
@@ -82,7 +82,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer stack.Stop()
-	if k8s, err = client.New(stack.Env.Config, client.Options{Scheme: operator.NewScheme()}); err != nil {
+	if k8s, err = client.New(stack.Env.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
 		return 0, err
 	}
 	code := m.Run()

@@ -19,7 +19,7 @@ import (
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/builders/database"
 	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 // The tests run in this order and share the tenants alpha and bravo; the Vault restart comes last

@@ -6,8 +6,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/builders"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/test/golden"
 )
 
 func acme(spec tenancyv1alpha1.TenantSpec) *tenancyv1alpha1.Tenant {
@@ -50,7 +50,7 @@ func TestAccessGolden(t *testing.T) {
 			if crb := MemberClusterRoleBinding(tc.tenant, tc.retained); crb != nil {
 				objs = append(objs, crb)
 			}
-			builders.Golden(t, name, objs...)
+			golden.Assert(t, name, objs...)
 		})
 	}
 }
@@ -88,5 +88,5 @@ func TestGrantGolden(t *testing.T) {
 			{Kind: tenancyv1alpha1.SubjectServiceAccount, Name: "ci", Namespace: "tenant-acme"},
 		}},
 	}
-	builders.Golden(t, "grant", Grant(rb, "acme", "tenant-developer"))
+	golden.Assert(t, "grant", Grant(rb, "acme", "tenant-developer"))
 }

@@ -11,8 +11,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/builders"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/test/golden"
 )
 
 func testConfig() config.Config {
@@ -84,7 +84,7 @@ func TestDedicatedGolden(t *testing.T) {
 			if sb := ScheduledBackup(tnt, "tenant-acme-corp", tc.retained); sb != nil {
 				objs = append(objs, sb)
 			}
-			builders.Golden(t, name, objs...)
+			golden.Assert(t, name, objs...)
 		})
 	}
 }
@@ -94,7 +94,7 @@ func TestSharedGolden(t *testing.T) {
 	tnt := acme(&tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared})
 	role, db, np := SharedObjects(tnt, "tenant-acme-corp", cfg, false)
 	creds := TenantCredentials(tnt, "tenant-acme-corp", cfg, "not-a-real-password")
-	builders.Golden(t, "shared", role, db, np, creds, FinalBackup(tnt, "tenant-acme-corp"))
+	golden.Assert(t, "shared", role, db, np, creds, FinalBackup(tnt, "tenant-acme-corp"))
 }
 
 func TestValidate(t *testing.T) {

@@ -8,8 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/builders"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/test/golden"
 )
 
 func tenant(spec tenancyv1alpha1.TenantSpec) *tenancyv1alpha1.Tenant {
@@ -48,7 +48,7 @@ func TestIsolationGolden(t *testing.T) {
 			for _, p := range NetworkPolicies(tc.tenant, ns, cfg, tc.retained) {
 				objs = append(objs, p)
 			}
-			builders.Golden(t, name, objs...)
+			golden.Assert(t, name, objs...)
 		})
 	}
 }

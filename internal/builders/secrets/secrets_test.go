@@ -8,8 +8,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/builders"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/test/golden"
 )
 
 const ns = "tenant-acme-corp"
@@ -76,7 +76,7 @@ func TestGolden(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			builders.Golden(t, name, everything(tc.tenant, tc.vault, tc.retained)...)
+			golden.Assert(t, name, everything(tc.tenant, tc.vault, tc.retained)...)
 		})
 	}
 }

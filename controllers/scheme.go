@@ -1,6 +1,6 @@
 // Package operator assembles the manager: its scheme, cache options and controllers. main.go and
 // the test suites build the manager through it, so tests run what production runs.
-package operator
+package controllers
 
 import (
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"

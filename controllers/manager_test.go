@@ -1,4 +1,4 @@
-package operator_test
+package controllers_test
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/controllers"
 	"github.com/tenantctl/tenant-operator/internal/config"
 	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
-	"github.com/tenantctl/tenant-operator/internal/operator"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 var env *testenv.Environment
@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 // it will manage.
 func TestManagerSmoke(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	admin, err := client.New(env.Config, client.Options{Scheme: operator.NewScheme()})
+	admin, err := client.New(env.Config, client.Options{Scheme: controllers.NewScheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestManagerSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	grantLeaderElection(t, admin, "default")
-	mgr, err := operator.New(opUser.Config(), operator.Options{
+	mgr, err := controllers.New(opUser.Config(), controllers.Options{
 		MetricsAddr:          "0",
 		ProbeAddr:            "0",
 		LeaderElection:       true,

@@ -1,6 +1,7 @@
-// Package status holds the shared mechanics of writing status: conditions carry the generation they
+// Package reconcileutil holds the reconcile mechanics both controllers and the admission webhook
+// share. Writing status: conditions carry the generation they
 // were computed for, and a status is written only when it changed, under an optimistic lock.
-package status
+package reconcileutil
 
 import (
 	"context"
@@ -23,9 +24,9 @@ func SetCondition(conditions *[]metav1.Condition, generation int64, typ string, 
 	})
 }
 
-// Patch writes obj's status if it differs from before, the object as it was read. The optimistic
+// PatchStatus writes obj's status if it differs from before, the object as it was read. The optimistic
 // lock makes a concurrent writer's change fail the patch instead of being overwritten.
-func Patch(ctx context.Context, c client.Client, before, obj client.Object) error {
+func PatchStatus(ctx context.Context, c client.Client, before, obj client.Object) error {
 	if equality.Semantic.DeepEqual(before, obj) {
 		return nil
 	}

@@ -1,6 +1,7 @@
-// Package lookup answers questions about the cluster that both the controllers and the admission
-// webhook ask, so that they always agree.
-package lookup
+// TenantOf answers a question that both the controllers and the admission webhook ask, so that they
+// always agree.
+
+package reconcileutil
 
 import (
 	"context"

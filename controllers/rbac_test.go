@@ -1,4 +1,4 @@
-package operator
+package controllers
 
 import (
 	"os"
@@ -10,13 +10,13 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/tenantctl/tenant-operator/internal/builders"
-	"github.com/tenantctl/tenant-operator/internal/testenv"
+	"github.com/tenantctl/tenant-operator/internal/test/golden"
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
 // TestOperatorRoleSnapshot pins the operator's own ClusterRole (config/rbac/role.yaml, generated
 // from the RBAC markers). It fails when the role grows or changes: review the change, then
-// `go test ./internal/operator/ -run Snapshot -update`. Whatever the snapshot says, the role never
+// `go test ./controllers/ -run Snapshot -update`. Whatever the snapshot says, the role never
 // holds escalate, impersonate or a wildcard, and binds only the tenant roles, by name.
 func TestOperatorRoleSnapshot(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
@@ -61,5 +61,5 @@ func TestOperatorRoleSnapshot(t *testing.T) {
 		}
 	}
 	sort.Strings(lines)
-	builders.Golden(t, "manager-role", lines)
+	golden.Assert(t, "manager-role", lines)
 }

@@ -1,4 +1,4 @@
-package builders
+package golden
 
 import (
 	"flag"
@@ -11,9 +11,9 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/ from the builders' output")
 
-// Golden compares objs, marshalled as YAML documents, with testdata/<name>.yaml next to the test;
+// Assert compares objs, marshalled as YAML documents, with testdata/<name>.yaml next to the test;
 // with -update it rewrites the file instead. YAML map keys are sorted, so the output is stable.
-func Golden(t *testing.T, name string, objs ...any) {
+func Assert(t *testing.T, name string, objs ...any) {
 	t.Helper()
 	var out []byte
 	for _, o := range objs {
