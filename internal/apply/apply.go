@@ -1,28 +1,22 @@
 // Package apply writes managed objects with server-side apply, and only when needed.
 //
-// Steady state must cost nothing: a pass that finds every object as desired issues no write. Like
-// Cluster API's SSA cache, the Applier remembers, per object, the hash of the last request it
-// applied and the resourceVersion and generation the apiserver answered with. The apply is skipped
-// when the desired object hashes the same and the informer cache shows nothing changed since:
-//   - the same resourceVersion (nothing at all changed), or
-//   - for kinds that keep a generation, the same generation (the spec is as applied) with every
-//     label, annotation and owner reference applied still in place. Other controllers write these
-//     objects' status all the time (ESO refreshes an ExternalSecret's status on every sync,
-//     CloudNativePG a Cluster's), which moves the resourceVersion but not the generation; answering
-//     each of those with a write is what this avoids (make test-cluster counts the writes).
+// Steady state must cost nothing: a pass that finds every object as desired issues no request. The
+// Applier decides skip-or-apply from the live object alone (read from the informer cache), by
+// comparing the desired object with the fields its field manager owns there (its managedFields
+// entry, FieldsV1), in both directions:
+//   - every field of the desired object is owned by this manager and holds the desired value, and
+//   - every field this manager owns is still in the desired object (nothing to release).
 //
-// Any edit of the spec by someone else moves the generation, and any edit of the metadata removes
-// something applied, so drift is always re-applied. After a restart the memory is empty and each
-// object is applied once (a no-op for the apiserver), then remembered.
+// Anything else means an apply: someone else changed or took a field (an Update that changes a
+// field moves its ownership away from us), or the desired object gained or dropped a field. Fields
+// others own (status written by CloudNativePG or ESO, labels added by GitOps tools) are not looked
+// at, so their writes cost nothing; and since nothing is remembered in memory, neither does a
+// restart.
 package apply
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -31,35 +25,26 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Applier applies objects under one field manager.
 type Applier struct {
 	Client     client.Client
 	FieldOwner string
-
-	mu      sync.Mutex
-	applied map[key]record
-}
-
-type key struct {
-	gvk             schema.GroupVersionKind
-	namespace, name string
-}
-
-type record struct {
-	resourceVersion string
-	generation      int64
-	hash            string
+	// ClearLabels are labels an applied object must not carry unless the desired object sets them,
+	// although this field manager does not own them (another step added them with a patch: the
+	// Tenant controller's retain transform adds the retained label). Apply removes them.
+	ClearLabels []string
 }
 
 // New returns an Applier for the given field manager.
 func New(c client.Client, fieldOwner string) *Applier {
-	return &Applier{Client: c, FieldOwner: fieldOwner, applied: map[key]record{}}
+	return &Applier{Client: c, FieldOwner: fieldOwner}
 }
 
-// Apply makes obj exist as desired. obj must be a typed object with its fields set as desired; it
-// is not modified. It reports whether a write was issued.
+// Apply makes obj exist as desired. obj must be a typed (or unstructured) object with its fields
+// set as desired; it is not modified. It reports whether a write was issued.
 func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 	gvk, err := a.Client.GroupVersionKindFor(obj)
 	if err != nil {
@@ -69,73 +54,59 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	hash, err := hashOf(u)
-	if err != nil {
-		return false, err
-	}
-	k := key{gvk: gvk, namespace: obj.GetNamespace(), name: obj.GetName()}
-
 	current, ok := obj.DeepCopyObject().(client.Object)
 	if !ok {
 		return false, fmt.Errorf("%s is not a client.Object", gvk.Kind)
 	}
 	switch err := a.Client.Get(ctx, client.ObjectKeyFromObject(obj), current); {
 	case err == nil:
-		if unchanged(a.remembered(k), hash, u, current) {
+		if err := a.clearLabels(ctx, u, current); err != nil {
+			return true, err
+		}
+		upToDate, err := UpToDate(u, current, a.FieldOwner)
+		if err != nil {
+			return false, err
+		}
+		if upToDate {
 			return false, nil
 		}
+		log.FromContext(ctx).V(1).Info("applying", "kind", gvk.Kind, "object", qualified(obj), "because", Difference(u, current, a.FieldOwner))
 	case apierrors.IsNotFound(err):
 	default:
-		return false, fmt.Errorf("get %s %s: %w", gvk.Kind, k.name, err)
+		return false, fmt.Errorf("get %s %s: %w", gvk.Kind, qualified(obj), err)
 	}
-
 	if err := a.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(a.FieldOwner), client.ForceOwnership); err != nil {
-		return true, fmt.Errorf("apply %s %s: %w", gvk.Kind, qualified(k), err)
+		return true, fmt.Errorf("apply %s %s: %w", gvk.Kind, qualified(obj), err)
 	}
-	a.remember(k, record{resourceVersion: u.GetResourceVersion(), generation: u.GetGeneration(), hash: hash})
 	return true, nil
 }
 
-// unchanged reports whether the live object is still as last applied (see the package comment).
-func unchanged(last record, hash string, desired *unstructured.Unstructured, live client.Object) bool {
-	if last.hash == "" || last.hash != hash {
-		return false
-	}
-	if last.resourceVersion == live.GetResourceVersion() {
-		return true
-	}
-	return live.GetGeneration() != 0 && live.GetGeneration() == last.generation && metadataHolds(desired, live)
-}
-
-// metadataHolds reports whether every label, annotation and owner reference of desired is on live.
-func metadataHolds(desired *unstructured.Unstructured, live client.Object) bool {
-	for _, m := range []struct{ want, have map[string]string }{
-		{desired.GetLabels(), live.GetLabels()}, {desired.GetAnnotations(), live.GetAnnotations()},
-	} {
-		for k, v := range m.want {
-			if got, ok := m.have[k]; !ok || got != v {
-				return false
+// clearLabels removes from live the ClearLabels that desired does not set, with a merge patch under
+// an optimistic lock.
+func (a *Applier) clearLabels(ctx context.Context, desired *unstructured.Unstructured, live client.Object) error {
+	var stale []string
+	for _, l := range a.ClearLabels {
+		if _, has := live.GetLabels()[l]; has {
+			if _, want := desired.GetLabels()[l]; !want {
+				stale = append(stale, l)
 			}
 		}
 	}
-	for _, want := range desired.GetOwnerReferences() {
-		found := false
-		for _, have := range live.GetOwnerReferences() {
-			if have.UID == want.UID && have.Kind == want.Kind && have.Name == want.Name &&
-				ptrEqual(have.Controller, want.Controller) && ptrEqual(have.BlockOwnerDeletion, want.BlockOwnerDeletion) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
+	if len(stale) == 0 {
+		return nil
 	}
-	return true
+	patch := client.MergeFromWithOptions(live.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
+	labels := live.GetLabels()
+	for _, l := range stale {
+		delete(labels, l)
+	}
+	live.SetLabels(labels)
+	if err := a.Client.Patch(ctx, live, patch); err != nil {
+		return fmt.Errorf("remove labels %v from %s: %w", stale, qualified(live), err)
+	}
+	return nil
 }
-
-func ptrEqual(a, b *bool) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
 
 // Delete removes obj if it exists, and forgets it.
 func (a *Applier) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) (bool, error) {
@@ -143,7 +114,6 @@ func (a *Applier) Delete(ctx context.Context, obj client.Object, opts ...client.
 	if err != nil {
 		return false, err
 	}
-	a.forget(key{gvk: gvk, namespace: obj.GetNamespace(), name: obj.GetName()})
 	if err := a.Client.Delete(ctx, obj, opts...); err != nil {
 		if apierrors.IsNotFound(err) {
 			return false, nil
@@ -189,24 +159,6 @@ func Name(obj client.Object) string {
 	return obj.GetNamespace() + "/" + obj.GetName()
 }
 
-func (a *Applier) remembered(k key) record {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.applied[k]
-}
-
-func (a *Applier) remember(k key, r record) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.applied[k] = r
-}
-
-func (a *Applier) forget(k key) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	delete(a.applied, k)
-}
-
 // toApplyRequest turns a typed object into the body of an apply request: its desired fields, with
 // the server-owned ones (status, creationTimestamp, resourceVersion, ...) left out.
 func toApplyRequest(obj runtime.Object, gvk schema.GroupVersionKind) (*unstructured.Unstructured, error) {
@@ -225,18 +177,9 @@ func toApplyRequest(obj runtime.Object, gvk schema.GroupVersionKind) (*unstructu
 	return u, nil
 }
 
-func hashOf(u *unstructured.Unstructured) (string, error) {
-	data, err := json.Marshal(u.Object) // map keys are sorted: the hash is stable
-	if err != nil {
-		return "", err
+func qualified(obj client.Object) string {
+	if obj.GetNamespace() == "" {
+		return obj.GetName()
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]), nil
-}
-
-func qualified(k key) string {
-	if k.namespace == "" {
-		return k.name
-	}
-	return k.namespace + "/" + k.name
+	return obj.GetNamespace() + "/" + obj.GetName()
 }

@@ -148,3 +148,40 @@ func TestEditOfAKindWithoutGenerationIsRepaired(t *testing.T) {
 	}
 	mustApply(t, a, cm(), true, "after the data was edited")
 }
+
+// The skip-or-apply decision reads only the live object: a new Applier (an operator that
+// restarted, with nothing in memory) sends no write for what is already as desired, and foreign
+// fields (a label a GitOps tool adds) cost nothing either. A field dropped from the desired state is
+// released: that takes an apply.
+func TestRestartForeignFieldsAndDroppedFields(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t, "restart")
+	cm := func(data map[string]string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: ns, Labels: map[string]string{"tenancy.tenantctl.io/tenant": "acme"}},
+			Data:       data}
+	}
+	mustApply(t, apply.New(k8s, "tenant-operator"), cm(map[string]string{"mode": "strict", "level": "2"}), true, "first apply")
+	mustApply(t, apply.New(k8s, "tenant-operator"), cm(map[string]string{"mode": "strict", "level": "2"}), false, "after a restart")
+	mustApply(t, apply.New(k8s, "tenant-operator"), externalSecret(ns), true, "first apply of an ExternalSecret")
+	mustApply(t, apply.New(k8s, "tenant-operator"), externalSecret(ns), false, "ExternalSecret after a restart")
+
+	live := &corev1.ConfigMap{}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "settings"}, live); err != nil {
+		t.Fatal(err)
+	}
+	live.Labels["kustomize.toolkit.fluxcd.io/name"] = "tenants"
+	if err := k8s.Update(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, apply.New(k8s, "tenant-operator"), cm(map[string]string{"mode": "strict", "level": "2"}), false, "after a foreign label was added")
+
+	mustApply(t, apply.New(k8s, "tenant-operator"), cm(map[string]string{"mode": "strict"}), true, "after a key was dropped")
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "settings"}, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := live.Data["level"]; ok || live.Labels["kustomize.toolkit.fluxcd.io/name"] != "tenants" {
+		t.Errorf("want level released and the foreign label kept: data %v, labels %v", live.Data, live.Labels)
+	}
+	mustApply(t, apply.New(k8s, "tenant-operator"), cm(map[string]string{"mode": "strict"}), false, "after the release")
+}
