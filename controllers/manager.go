@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -75,9 +76,12 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 		hooks = webhook.NewServer(webhook.Options{Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir})
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
-		WebhookServer:                 hooks,
-		Scheme:                        NewScheme(),
-		Cache:                         CacheOptions(),
+		WebhookServer: hooks,
+		Scheme:        NewScheme(),
+		Cache:         CacheOptions(),
+		// The kinds the operator has no Go types for (the Barman Cloud ObjectStore) are read from
+		// the cache too, like every other owned kind.
+		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
 		LeaderElection:                o.LeaderElection,
@@ -114,14 +118,14 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 	if workers < 1 {
 		workers = 1
 	}
-	if err := tenant.RegisterMetrics(mgr.GetCache()); err != nil {
+	if err := errors.Join(tenant.RegisterMetrics(mgr.GetCache()), rolebinding.RegisterMetrics()); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	tenants := &tenant.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Config:    o.Config,
-		Applier:   apply.New(mgr.GetClient(), tenant.FieldOwner),
+		Applier:   tenant.NewApplier(mgr.GetClient()),
 		Recorder:  mgr.GetEventRecorder("tenant-operator"),
 	}
 	if o.Config.Vault != nil {
@@ -153,8 +157,8 @@ func CacheOptions() cache.Options {
 	}
 	selector := labels.NewSelector().Add(*managed)
 	byObject := map[client.Object]cache.ByObject{}
-	for _, obj := range tenant.ManagedKinds() {
-		byObject[obj] = cache.ByObject{Label: selector}
+	for _, k := range tenant.OwnedKinds() {
+		byObject[k.Object] = cache.ByObject{Label: selector}
 	}
 	return cache.Options{ByObject: byObject}
 }

@@ -1,4 +1,4 @@
-// Package operator assembles the manager: its scheme, cache options and controllers. main.go and
+// Package controllers assembles the manager: its scheme, cache options and controllers. main.go and
 // the test suites build the manager through it, so tests run what production runs.
 package controllers
 

@@ -82,3 +82,41 @@ const (
 	ReasonRetaining         = "Retaining"
 	ReasonDeletingNamespace = "DeletingNamespace"
 )
+
+// Reasons of the database area (DatabaseReady) and of a deletion waiting on the database.
+const (
+	// ReasonClusterNotReady: the dedicated CloudNativePG Cluster is not (yet) healthy with every
+	// instance ready; the message carries CloudNativePG's phase.
+	ReasonClusterNotReady = "ClusterNotReady"
+	// ReasonDatabaseNotReady: CloudNativePG has not (yet) applied the tenant's database or role on
+	// the shared cluster.
+	ReasonDatabaseNotReady = "DatabaseNotReady"
+	// ReasonBackupFailing: the database serves, but its last backup failed.
+	ReasonBackupFailing = "BackupFailing"
+	// ReasonFinalBackupRunning: the deletion waits for the final backup.
+	ReasonFinalBackupRunning = "FinalBackupRunning"
+	// ReasonFinalBackupFailed: the final backup failed; the deletion waits, and the message says
+	// what the platform engineer can do.
+	ReasonFinalBackupFailed = "FinalBackupFailed"
+	// ReasonFinalBackupStuck: the final backup has not completed in an hour (CloudNativePG or the
+	// backup plugin not running); the deletion waits, and the message says what can be done.
+	ReasonFinalBackupStuck = "FinalBackupStuck"
+	// ReasonFinalBackupSkipped: the event recorded when the skip-final-backup annotation lets a
+	// deletion go on without a final backup.
+	ReasonFinalBackupSkipped = "FinalBackupSkipped"
+)
+
+// Reasons of the secrets area (SecretsReady) and of a deletion waiting on Vault.
+const (
+	// ReasonVaultUnavailable: Vault cannot be reached or is sealed; the operator retries.
+	ReasonVaultUnavailable = "VaultUnavailable"
+	// ReasonVaultRefused: Vault refused the operator's request (its policy does not allow it).
+	ReasonVaultRefused = "VaultRefused"
+	// ReasonSecretNotSynced: External Secrets Operator reports a store or secret not ready.
+	ReasonSecretNotSynced = "SecretNotSynced"
+	// ReasonWaitingForExternalSecrets: External Secrets Operator has not reported yet.
+	ReasonWaitingForExternalSecrets = "WaitingForExternalSecrets"
+	// ReasonVaultCleanupSkipped: the event recorded when the skip-vault-cleanup annotation lets a
+	// deletion go on with the tenant's Vault policies and roles left in Vault.
+	ReasonVaultCleanupSkipped = "VaultCleanupSkipped"
+)

@@ -19,6 +19,15 @@ const (
 	// LabelPrefix is the prefix of every label reserved for the operator.
 	LabelPrefix = "tenancy.tenantctl.io/"
 
+	// AnnotationSkipFinalBackup on a Tenant being deleted under the Delete policy lets the deletion
+	// go on without the final backup (which failed, or cannot run). Its value must say why; it is
+	// recorded in a Warning event, and the Kubernetes audit log records who set it. Never implied.
+	AnnotationSkipFinalBackup = "tenancy.tenantctl.io/skip-final-backup"
+	// AnnotationSkipVaultCleanup on a Tenant being deleted under the Delete policy lets the
+	// deletion go on when Vault refuses to remove the tenant's policies and roles; they are left in
+	// Vault. Its value must say why; it is recorded in a Warning event.
+	AnnotationSkipVaultCleanup = "tenancy.tenantctl.io/skip-vault-cleanup"
+
 	// Finalizer holds a Tenant until its deletion policy has been carried out.
 	Finalizer = "tenancy.tenantctl.io/finalizer"
 )

@@ -6,11 +6,11 @@ package rolebinding
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -38,7 +37,8 @@ var expirations = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Tenancy RoleBindings whose access was removed because expiresAt passed.",
 })
 
-func init() { metrics.Registry.MustRegister(expirations) }
+// RegisterMetrics registers the RoleBinding metrics with the manager's registry.
+func RegisterMetrics() error { return reconcileutil.RegisterMetrics(expirations) }
 
 // Reconciler reconciles a tenancy RoleBinding.
 type Reconciler struct {
@@ -54,8 +54,15 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=rolebindings/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=rolebindings/finalizers,verbs=update
 
+// scope carries one pass over a RoleBinding: the object as read and as it will be written. Status
+// is computed and patched once, in a deferred step, as in the Tenant controller.
+type scope struct {
+	rb     *tenancyv1alpha1.RoleBinding
+	before *tenancyv1alpha1.RoleBinding
+}
+
 // Reconcile puts one RoleBinding's grant in force, or takes it away, and reports which in status.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	rb := &tenancyv1alpha1.RoleBinding{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rb); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -68,15 +75,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !rb.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb.Name))
 	}
-	before := rb.DeepCopy()
-	result, err := r.reconcile(ctx, rb)
-	setKstatus(rb)
-	rb.Status.ObservedGeneration = rb.Generation
-	r.recordTransitions(before, rb)
-	if perr := reconcileutil.PatchStatus(ctx, r.Client, before, rb); perr != nil && err == nil {
-		err = perr
-	}
-	return result, err
+	s := &scope{rb: rb, before: rb.DeepCopy()}
+	defer func() {
+		if err := r.patchStatus(ctx, s); err != nil {
+			reterr = errors.Join(reterr, err)
+		}
+	}()
+	return r.reconcile(ctx, rb)
+}
+
+// patchStatus derives the kstatus conditions, records events for transitions, and writes the
+// status if it changed. Every pass reaches a verdict on a grant, so observedGeneration moves.
+func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
+	setKstatus(s.rb)
+	s.rb.Status.ObservedGeneration = s.rb.Generation
+	reconcileutil.RecordTransitions(r.Recorder, s.rb, s.before.Status.Conditions, s.rb.Status.Conditions)
+	return reconcileutil.PatchStatus(ctx, r.Client, s.before, s.rb)
 }
 
 func (r *Reconciler) now() time.Time {
@@ -174,24 +188,6 @@ func (r *Reconciler) revoke(ctx context.Context, namespace, name string) error {
 	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
 	_, err := r.Applier.Delete(ctx, rb)
 	return err
-}
-
-func (r *Reconciler) recordTransitions(before, after *tenancyv1alpha1.RoleBinding) {
-	if r.Recorder == nil {
-		return
-	}
-	for _, c := range after.Status.Conditions {
-		old := meta.FindStatusCondition(before.Status.Conditions, c.Type)
-		if old != nil && old.Status == c.Status && old.Reason == c.Reason {
-			continue
-		}
-		typ := corev1.EventTypeNormal
-		if (c.Type == tenancyv1alpha1.ConditionReady && c.Status != metav1.ConditionTrue) ||
-			(c.Type == tenancyv1alpha1.ConditionExpired && c.Status == metav1.ConditionTrue) {
-			typ = corev1.EventTypeWarning
-		}
-		r.Recorder.Eventf(after, nil, typ, c.Reason, c.Type, "%s is %s: %s", c.Type, c.Status, c.Message)
-	}
 }
 
 // SetupWithManager registers the reconciler. Changes to the RBAC RoleBindings it made bring their

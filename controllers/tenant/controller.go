@@ -9,10 +9,7 @@ import (
 	"fmt"
 	"time"
 
-	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
-	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,11 +23,19 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/builders/secrets"
 	"github.com/tenantctl/tenant-operator/internal/config"
-	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
+	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
 )
 
 // FieldOwner is the server-side apply field manager of the Tenant controller.
 const FieldOwner = "tenant-operator/tenant"
+
+// NewApplier is the Tenant controller's applier: its field manager, and the retained label removed
+// when a new Tenant adopts what an earlier one of the same name retained.
+func NewApplier(c client.Client) *apply.Applier {
+	a := apply.New(c, FieldOwner)
+	a.ClearLabels = []string{tenancyv1alpha1.LabelRetained}
+	return a
+}
 
 // Reconciler reconciles a Tenant.
 type Reconciler struct {
@@ -43,6 +48,8 @@ type Reconciler struct {
 	Recorder  events.EventRecorder
 	// Vault manages tenants' Vault policies and roles; nil when no Vault is configured.
 	Vault VaultClient
+	// Clock is the time (time.Now when nil).
+	Clock func() time.Time
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants,verbs=get;list;watch;update;patch
@@ -73,17 +80,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 	}()
 
+	// Deletion comes before suspension: a deletion cannot be taken back, and leaving a deleted
+	// tenant's access in place until someone un-suspends it would be worse than carrying out the
+	// deletion policy, which keeps the data unless the Tenant says Delete.
+	if !tenant.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, s)
+	}
 	if tenant.Spec.Suspend {
 		s.suspended = true
 		return ctrl.Result{}, nil
 	}
-	if !tenant.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, r.finalize(ctx, s)
-	}
 	if !controllerutil.ContainsFinalizer(tenant, tenancyv1alpha1.Finalizer) {
-		patch := client.MergeFrom(tenant.DeepCopy())
-		controllerutil.AddFinalizer(tenant, tenancyv1alpha1.Finalizer)
-		return ctrl.Result{}, r.Client.Patch(ctx, tenant, patch)
+		return ctrl.Result{}, reconcileutil.AddFinalizer(ctx, r.Client, tenant, tenancyv1alpha1.Finalizer)
 	}
 	if err := r.reconcileNormal(ctx, s); err != nil {
 		return ctrl.Result{}, err
@@ -114,15 +122,13 @@ func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) error {
 		s.secrets = waiting(tenancyv1alpha1.ReasonWaitingForIsolation, "secrets are provided once the isolation is in force")
 		return phaseError("isolation", err)
 	}
-	// Access and the database are independent: a failure in one does not hold up the other.
+	// Access, the database and secrets are independent: a failure in one does not hold up another,
+	// and each prunes its own kinds after its own apply.
 	if err := errors.Join(phaseError("access", r.reconcileAccess(ctx, s)), phaseError("database", r.reconcileDatabase(ctx, s)),
 		phaseError("secrets", r.reconcileSecrets(ctx, s))); err != nil {
 		return err
 	}
-	if err := r.prune(ctx, s); err != nil {
-		return phaseError("prune", err)
-	}
-	s.complete = !s.invalid
+	s.verdict = true
 	return nil
 }
 
@@ -135,7 +141,8 @@ func phaseError(phase string, err error) error {
 }
 
 // SetupWithManager registers the reconciler and the watches that bring drift back to it: every
-// managed kind maps to its Tenant through the tenant label.
+// owned kind in the inventory maps to its Tenant through the tenant label. An optional kind whose
+// CRD is not installed is not watched (its absence is logged once at start).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
 	toTenant := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
 		name := obj.GetLabels()[tenancyv1alpha1.LabelTenant]
@@ -148,19 +155,19 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options)
 		For(&tenancyv1alpha1.Tenant{}).
 		Named("tenant").
 		WithOptions(opts)
-	for _, obj := range ManagedKinds() {
-		b = b.Watches(obj, toTenant)
+	for _, k := range OwnedKinds() {
+		if k.Optional && !Installed(mgr.GetRESTMapper(), k.Object) {
+			mgr.GetLogger().Info("not watching an optional kind: its CRD is not installed", "kind", k.Object.GetObjectKind().GroupVersionKind().Kind)
+			continue
+		}
+		b = b.Watches(k.Object, toTenant)
 	}
 	return b.Complete(r)
 }
 
-// ManagedKinds are the kinds the Tenant controller writes. The manager caches them by the tenant
-// label only, so memory does not grow with unrelated objects in the cluster.
-func ManagedKinds() []client.Object {
-	return []client.Object{
-		&corev1.Namespace{}, &corev1.ResourceQuota{}, &corev1.LimitRange{}, &networkingv1.NetworkPolicy{},
-		&rbacv1.RoleBinding{}, &rbacv1.ClusterRole{}, &rbacv1.ClusterRoleBinding{}, &corev1.Secret{},
-		&cnpgv1.Cluster{}, &cnpgv1.ScheduledBackup{}, &cnpgv1.Backup{}, &cnpgv1.Database{}, &cnpgv1.DatabaseRole{},
-		&corev1.ServiceAccount{}, &externalsecrets.SecretStore{}, &externalsecrets.ExternalSecret{}, &externalsecrets.PushSecret{},
-	}
+// Installed says whether the cluster serves obj's kind.
+func Installed(mapper meta.RESTMapper, obj client.Object) bool {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	_, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,30 +21,26 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/builders/database"
 )
 
-// Reasons of the database area.
-const (
-	reasonClusterNotReady   = "ClusterNotReady"
-	reasonDatabaseNotReady  = "DatabaseNotReady"
-	reasonBackupFailing     = "BackupFailing"
-	reasonFinalBackup       = "FinalBackupRunning"
-	reasonFinalBackupFailed = "FinalBackupFailed"
-)
+// finalBackupPatience is how long a final backup may run before the Tenant says it is stuck, and
+// what the platform engineer can do about it. The deletion still waits: a final backup is never
+// skipped without the explicit annotation.
+const finalBackupPatience = time.Hour
 
 // databaseObjects are what the tenant's database needs, in the tenant namespace (Dedicated) or in
 // the shared cluster's namespace (Shared). The credentials Secrets are handled apart: they are
 // never re-applied from a builder.
-func (r *Reconciler) databaseObjects(s *scope, retained bool) []client.Object {
+func (r *Reconciler) databaseObjects(s *scope) []client.Object {
 	t, ns := s.tenant, s.namespaceName
 	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
-		role, db, np := database.SharedObjects(t, ns, r.Config, retained)
+		role, db, np := database.SharedObjects(t, ns, r.Config)
 		return []client.Object{role, db, np}
 	}
 	var objs []client.Object
-	for _, o := range database.ObjectStores(t, ns, r.Config, retained) {
+	for _, o := range database.ObjectStores(t, ns, r.Config) {
 		objs = append(objs, o)
 	}
-	objs = append(objs, database.Cluster(t, ns, r.Config, retained))
-	if sb := database.ScheduledBackup(t, ns, retained); sb != nil {
+	objs = append(objs, database.Cluster(t, ns, r.Config))
+	if sb := database.ScheduledBackup(t, ns); sb != nil {
 		objs = append(objs, sb)
 	}
 	return objs
@@ -56,7 +54,6 @@ func (r *Reconciler) reconcileDatabase(ctx context.Context, s *scope) error {
 	}
 	if msg, ok := database.Validate(t, r.Config); !ok {
 		s.database = failed(tenancyv1alpha1.ReasonInvalidSpec, msg)
-		s.invalid = true
 		return nil
 	}
 	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
@@ -65,7 +62,7 @@ func (r *Reconciler) reconcileDatabase(ctx context.Context, s *scope) error {
 			return err
 		}
 	}
-	if err := r.applyAll(ctx, s, r.databaseObjects(s, false)); err != nil {
+	if err := r.applyArea(ctx, s, areaDatabase, r.databaseObjects(s)); err != nil {
 		s.database = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
 		return err
 	}
@@ -98,61 +95,37 @@ func (r *Reconciler) ensureSharedCredentials(ctx context.Context, s *scope) erro
 	}
 	// Adopting a Secret retained by an earlier Tenant of this name: the Tenant owns it again (its
 	// data, the password, is never touched).
-	if err := r.setCredentialsOwnership(ctx, src, t, false); err != nil {
+	if err := r.adoptCredentials(ctx, src, t); err != nil {
 		return err
 	}
-	s.markKept(src)
-	_, err := r.applyOne(ctx, s, database.SharedCredentials(t, r.Config, src.Data, false))
+	_, err := r.applyOne(ctx, s, database.SharedCredentials(t, r.Config, src.Data))
 	return err
 }
 
-// retainSharedCredentials keeps a Shared tenant's credentials when its database is retained: the
-// tenant's Secret and its copy in the shared cluster's namespace lose their owner references to the
-// Tenant (or the garbage collector would delete them with it) and are labelled retained, so that a
-// new Tenant of the same name adopts them with the password the retained role has.
-func (r *Reconciler) retainSharedCredentials(ctx context.Context, s *scope) error {
-	src := &corev1.Secret{}
-	key := client.ObjectKey{Namespace: s.namespaceName, Name: database.SharedCredentialsName}
-	if err := r.Client.Get(ctx, key, src); err != nil {
-		return client.IgnoreNotFound(err) // never created: nothing to keep
-	}
-	if err := r.setCredentialsOwnership(ctx, src, s.tenant, true); err != nil {
-		return err
-	}
-	_, err := r.applyOne(ctx, s, database.SharedCredentials(s.tenant, r.Config, src.Data, true))
-	return err
-}
-
-// setCredentialsOwnership patches only the metadata of the tenant's credentials Secret: retained
-// (no owner reference to the Tenant, the retained label) or owned (the reverse).
-func (r *Reconciler) setCredentialsOwnership(ctx context.Context, secret *corev1.Secret, t *tenancyv1alpha1.Tenant, retained bool) error {
+// adoptCredentials makes the Tenant the owner of its credentials Secret again when a Secret retained
+// by an earlier Tenant of this name is found: the retained label goes and the owner reference comes
+// back. Only metadata is patched (under an optimistic lock); the password is never touched.
+func (r *Reconciler) adoptCredentials(ctx context.Context, secret *corev1.Secret, t *tenancyv1alpha1.Tenant) error {
 	before := secret.DeepCopy()
-	patch := client.MergeFrom(before)
 	owners := make([]metav1.OwnerReference, 0, len(secret.OwnerReferences)+1)
 	owned := false
 	for _, o := range secret.OwnerReferences {
-		if o.Kind != "Tenant" || o.APIVersion != tenancyv1alpha1.GroupVersion.String() {
+		switch {
+		case !isTenantRef(o):
 			owners = append(owners, o)
-		} else if !retained && o.UID == t.UID {
+		case o.UID == t.UID:
 			owners, owned = append(owners, o), true
 		}
 	}
-	if secret.Labels == nil {
-		secret.Labels = map[string]string{}
-	}
-	if retained {
-		secret.Labels[tenancyv1alpha1.LabelRetained] = "true"
-	} else {
-		delete(secret.Labels, tenancyv1alpha1.LabelRetained)
-		if !owned {
-			owners = append(owners, builders.OwnerReference(t))
-		}
+	if !owned {
+		owners = append(owners, builders.OwnerReference(t))
 	}
 	secret.OwnerReferences = owners
+	delete(secret.Labels, tenancyv1alpha1.LabelRetained)
 	if equality.Semantic.DeepEqual(secret.Labels, before.Labels) && equality.Semantic.DeepEqual(secret.OwnerReferences, before.OwnerReferences) {
 		return nil
 	}
-	if err := r.Client.Patch(ctx, secret, patch); err != nil {
+	if err := r.Client.Patch(ctx, secret, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("patch Secret %s/%s: %w", secret.Namespace, secret.Name, err)
 	}
 	return nil
@@ -211,7 +184,7 @@ func (r *Reconciler) observeDatabase(ctx context.Context, s *scope) error {
 // database is not ready, whatever it serves).
 func clusterOutcome(c *cnpgv1.Cluster, exists, backups bool) outcome {
 	if !exists {
-		return failed(reasonClusterNotReady, "the CloudNativePG Cluster is being created")
+		return failed(tenancyv1alpha1.ReasonClusterNotReady, "the CloudNativePG Cluster is being created")
 	}
 	st := c.Status
 	if st.Phase != cnpgv1.PhaseHealthy || st.ReadyInstances < c.Spec.Instances {
@@ -219,12 +192,12 @@ func clusterOutcome(c *cnpgv1.Cluster, exists, backups bool) outcome {
 		if phase == "" {
 			phase = "not reported yet"
 		}
-		return failed(reasonClusterNotReady, fmt.Sprintf("%d of %d instances ready; CloudNativePG phase: %s", st.ReadyInstances, c.Spec.Instances, phase))
+		return failed(tenancyv1alpha1.ReasonClusterNotReady, fmt.Sprintf("%d of %d instances ready; CloudNativePG phase: %s", st.ReadyInstances, c.Spec.Instances, phase))
 	}
 	if backups {
 		lastOK, lastFailed := parseTime(st.LastSuccessfulBackup), parseTime(st.LastFailedBackup)
 		if lastFailed != nil && (lastOK == nil || lastFailed.After(lastOK.Time)) {
-			return failed(reasonBackupFailing, "the database serves, but its last backup failed (see status.database.lastFailedBackup and the Backup objects)")
+			return failed(tenancyv1alpha1.ReasonBackupFailing, "the database serves, but its last backup failed (see status.database.lastFailedBackup and the Backup objects)")
 		}
 	}
 	return ready(fmt.Sprintf("%d of %d instances ready", st.ReadyInstances, c.Spec.Instances))
@@ -238,13 +211,13 @@ func clusterOutcome(c *cnpgv1.Cluster, exists, backups bool) outcome {
 func sharedDatabaseOutcome(db *cnpgv1.Database, dbExists bool, role *cnpgv1.DatabaseRole, roleExists bool) outcome {
 	switch {
 	case !roleExists || role.Status.Applied == nil:
-		return failed(reasonDatabaseNotReady, "waiting for CloudNativePG to create the tenant's role on the shared cluster")
+		return failed(tenancyv1alpha1.ReasonDatabaseNotReady, "waiting for CloudNativePG to create the tenant's role on the shared cluster")
 	case !*role.Status.Applied:
-		return failed(reasonDatabaseNotReady, "CloudNativePG could not apply the tenant's role: "+role.Status.Message)
+		return failed(tenancyv1alpha1.ReasonDatabaseNotReady, "CloudNativePG could not apply the tenant's role: "+role.Status.Message)
 	case !dbExists || db.Status.Applied == nil:
-		return failed(reasonDatabaseNotReady, "waiting for CloudNativePG to create the database on the shared cluster")
+		return failed(tenancyv1alpha1.ReasonDatabaseNotReady, "waiting for CloudNativePG to create the database on the shared cluster")
 	case !*db.Status.Applied:
-		return failed(reasonDatabaseNotReady, "CloudNativePG could not create the database: "+db.Status.Message)
+		return failed(tenancyv1alpha1.ReasonDatabaseNotReady, "CloudNativePG could not create the database: "+db.Status.Message)
 	}
 	return ready("the database and the tenant's role exist on the shared cluster")
 }
@@ -273,57 +246,61 @@ func effectiveDatabasePolicy(t *tenancyv1alpha1.Tenant) tenancyv1alpha1.Deletion
 }
 
 // finalizeDatabase carries out the database's deletion policy. It reports done=false while it
-// must wait (a final backup running) or is blocked (a final backup failed).
+// must wait (a final backup running) or is blocked (a final backup failed or stuck); s.deletion
+// then says what blocks and what the platform engineer can do.
 //
-// Retain: the database objects stay, their owner references to the Tenant removed.
-// Delete with backups configured: an on-demand final Backup is taken first and must complete.
-// Delete: the Cluster is deleted (under a retained namespace) or goes with the namespace; on the
-// shared cluster, the Database and DatabaseRole objects are deleted while PostgreSQL keeps the data
-// (reclaim policy retain).
+// Retain: nothing here; the retain transform keeps the database objects at the end of the deletion.
+// Delete with backups configured: an on-demand final Backup is taken first and must complete,
+// unless the Tenant carries the skip-final-backup annotation (recorded in an event).
+// Delete: every database object of the tenant is deleted, found by its label (so a configuration
+// that no longer names the shared cluster cannot block it). On the shared cluster PostgreSQL keeps
+// the data (reclaim policy retain); a dedicated cluster's volumes go with it.
 func (r *Reconciler) finalizeDatabase(ctx context.Context, s *scope) (bool, error) {
 	t := s.tenant
-	if t.Spec.Database == nil {
+	if t.Spec.Database == nil || effectiveDatabasePolicy(t) == tenancyv1alpha1.DeletionPolicyRetain {
 		return true, nil
 	}
-	if effectiveDatabasePolicy(t) == tenancyv1alpha1.DeletionPolicyRetain {
-		if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
-			if err := r.retainSharedCredentials(ctx, s); err != nil {
-				return false, err
-			}
-		}
-		return true, r.applyAll(ctx, s, r.databaseObjects(s, true))
-	}
-	if t.Spec.Database.Mode == tenancyv1alpha1.DatabaseShared {
-		for _, obj := range r.databaseObjects(s, false) {
-			if _, err := r.Applier.Delete(ctx, obj); err != nil {
-				return false, err
-			}
-		}
-		return true, nil
-	}
-	if t.Spec.Database.Backup != nil {
+	if t.Spec.Database.Mode != tenancyv1alpha1.DatabaseShared && t.Spec.Database.Backup != nil && s.namespaceName != "" {
 		done, err := r.finalBackup(ctx, s)
 		if !done || err != nil {
 			return false, err
 		}
 	}
-	if t.Spec.DeletionPolicy == tenancyv1alpha1.DeletionPolicyRetain {
-		// The namespace stays: delete the database itself.
-		for _, obj := range r.databaseObjects(s, false) {
+	var errs []error
+	for _, o := range inventory {
+		if o.area != areaDatabase || o.gvk == gvkSecret || o.gvk == gvkBackup {
+			continue // credentials and backups outlive the database; the retain transform keeps them
+		}
+		objs, err := r.listOwned(ctx, t, s.namespaceName, o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, obj := range objs {
 			if _, err := r.Applier.Delete(ctx, obj); err != nil {
-				return false, err
+				errs = append(errs, err)
 			}
 		}
 	}
-	return true, nil
+	return len(errs) == 0, errors.Join(errs...)
 }
 
-// finalBackup takes the on-demand backup before deletion and reports whether it completed.
+// finalBackup takes the on-demand backup before deletion and reports whether the deletion may go
+// on: the backup completed, there is nothing to back up, or the Tenant explicitly skips it.
 func (r *Reconciler) finalBackup(ctx context.Context, s *scope) (bool, error) {
+	t := s.tenant
+	if reason := t.Annotations[tenancyv1alpha1.AnnotationSkipFinalBackup]; reason != "" {
+		if !s.finalBackupSkipped {
+			s.finalBackupSkipped = true
+			r.warn(t, tenancyv1alpha1.ReasonFinalBackupSkipped, "the final backup is skipped at the request of annotation %s: %s",
+				tenancyv1alpha1.AnnotationSkipFinalBackup, reason)
+		}
+		return true, nil
+	}
 	cluster := &cnpgv1.Cluster{}
 	err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.namespaceName, Name: database.ClusterName}, cluster)
-	if apierrors.IsNotFound(err) {
-		return true, nil // no cluster, no data to back up
+	if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+		return true, nil // no cluster (or no CloudNativePG at all): no data to back up
 	}
 	if err != nil {
 		return false, err
@@ -332,22 +309,31 @@ func (r *Reconciler) finalBackup(ctx context.Context, s *scope) (bool, error) {
 	key := client.ObjectKey{Namespace: s.namespaceName, Name: database.FinalBackupName}
 	switch err := r.Client.Get(ctx, key, backup); {
 	case apierrors.IsNotFound(err):
-		if err := r.Client.Create(ctx, database.FinalBackup(s.tenant, s.namespaceName)); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := r.Client.Create(ctx, database.FinalBackup(t, s.namespaceName)); err != nil && !apierrors.IsAlreadyExists(err) {
 			return false, fmt.Errorf("create the final Backup: %w", err)
 		}
-		s.deletion = failed(reasonFinalBackup, "taking a final backup (Backup "+database.FinalBackupName+") before deleting the database")
+		s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupRunning, "taking a final backup (Backup "+database.FinalBackupName+") before deleting the database")
 		return false, nil
 	case err != nil:
 		return false, err
 	}
+	override := fmt.Sprintf("; or, to delete without it, annotate the Tenant with %s=<why> (recorded in an event and the audit log)",
+		tenancyv1alpha1.AnnotationSkipFinalBackup)
 	switch backup.Status.Phase {
 	case cnpgv1.BackupPhaseCompleted:
 		return true, nil
 	case cnpgv1.BackupPhaseFailed:
-		s.deletion = failed(reasonFinalBackupFailed, "the final backup failed, so the database is kept: fix the cause and delete Backup "+
-			database.FinalBackupName+" to take it again, or set spec.database.deletionPolicy: Retain")
+		s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupFailed, "the final backup failed, so the database is kept: fix the cause and delete Backup "+
+			database.FinalBackupName+" to take it again, or set spec.database.deletionPolicy: Retain"+override)
 		return false, nil
 	}
-	s.deletion = failed(reasonFinalBackup, "taking a final backup (Backup "+database.FinalBackupName+") before deleting the database")
+	if age := r.now().Sub(backup.CreationTimestamp.Time); age >= finalBackupPatience {
+		s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupStuck, fmt.Sprintf(
+			"the final backup (Backup %s) has not completed after %s (phase %q): check that CloudNativePG and the backup plugin run, or set spec.database.deletionPolicy: Retain%s",
+			database.FinalBackupName, finalBackupPatience, backup.Status.Phase, override))
+		return false, nil
+	}
+	s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupRunning, "taking a final backup (Backup "+database.FinalBackupName+") before deleting the database")
+	s.requeueAfter = finalBackupPatience - r.now().Sub(backup.CreationTimestamp.Time)
 	return false, nil
 }

@@ -4,88 +4,180 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
-	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/labels"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
-	"github.com/tenantctl/tenant-operator/internal/builders/isolation"
+	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
 )
 
-// finalize carries out the deletion policy, then releases the Tenant.
+// finalize carries out the deletion policy, then releases the Tenant. Every step is bounded: what
+// blocks it is reported in the Ready condition with what the platform engineer can do, and nothing
+// depends on the operator configuration still describing the tenant (objects are found by label).
 //
-// Under either policy access goes first: nobody keeps access to a tenant being deleted.
-// Retain: the namespace and everything in it stay, fenced as before, labelled as retained, and with
-// the Tenant's owner references removed so that no garbage collector can cascade the deletion.
-// Delete: the namespace is deleted, and the Tenant is released only once it is gone.
+//  1. Access goes first, under either policy: every binding and role of the tenant, the
+//     RoleBinding controller's grants included.
+//  2. The database's policy: under Delete, a final backup (when configured) and then the database
+//     objects (finalizeDatabase).
+//  3. Vault, keyed on the tenant and not on its namespace: under Delete, its policies and roles go
+//     (and its data with purgeOnDelete), even when the namespace is already gone.
+//  4. The namespace's policy: under Delete it is deleted, and the Tenant waits until it is gone.
+//  5. The retain transform, over everything of the tenant that is left (retain.go).
+//
 // A namespace that is not the tenant's (a conflict) is never touched.
-func (r *Reconciler) finalize(ctx context.Context, s *scope) error {
+func (r *Reconciler) finalize(ctx context.Context, s *scope) (ctrl.Result, error) {
 	t := s.tenant
 	if !controllerutil.ContainsFinalizer(t, tenancyv1alpha1.Finalizer) {
-		return nil
+		return ctrl.Result{}, nil
 	}
 	ns, name, state, err := r.findNamespace(ctx, t)
 	if err != nil && state != nsConflict {
 		s.deletion = failed(tenancyv1alpha1.ReasonDeleting, err.Error())
-		return err
+		return ctrl.Result{}, err
 	}
-	s.namespaceName = name
+	if state == nsOwned || state == nsTerminating {
+		s.namespaceName = name
+	}
 
-	if err := r.revokeAccess(ctx, t); err != nil {
+	if err := r.revokeAccess(ctx, s); err != nil {
 		s.deletion = failed(tenancyv1alpha1.ReasonDeleting, "revoking access: "+err.Error())
-		return phaseError("deletion", err)
+		return ctrl.Result{}, phaseError("deletion", err)
+	}
+	done, err := r.finalizeDatabase(ctx, s)
+	if err != nil {
+		s.deletion = failed(tenancyv1alpha1.ReasonDeleting, "database: "+err.Error())
+		return ctrl.Result{}, phaseError("deletion", err)
+	}
+	if !done {
+		// The Backup's status change brings the Tenant back; requeueAfter flips the condition to
+		// "stuck" when the backup takes too long.
+		return ctrl.Result{RequeueAfter: s.requeueAfter}, nil
+	}
+	if err := r.finalizeSecrets(ctx, s); err != nil {
+		return ctrl.Result{}, phaseError("deletion", err)
 	}
 
-	if state == nsOwned {
-		// The database's own policy first: a final backup must complete before anything is deleted.
-		done, err := r.finalizeDatabase(ctx, s)
-		if err != nil {
-			s.deletion = failed(tenancyv1alpha1.ReasonDeleting, "database: "+err.Error())
-			return phaseError("deletion", err)
-		}
-		if !done {
-			return nil // the Backup's status change brings the Tenant back here
-		}
-		if err := r.finalizeSecrets(ctx, s); err != nil {
-			return phaseError("deletion", err)
-		}
-	}
-
-	switch {
-	case t.Spec.DeletionPolicy == tenancyv1alpha1.DeletionPolicyDelete && (state == nsOwned || state == nsTerminating):
+	if t.Spec.DeletionPolicy == tenancyv1alpha1.DeletionPolicyDelete && (state == nsOwned || state == nsTerminating) {
 		s.deletion = failed(tenancyv1alpha1.ReasonDeletingNamespace, fmt.Sprintf("waiting for namespace %s to be deleted", name))
 		if state == nsOwned {
 			uid := ns.UID
 			if _, err := r.Applier.Delete(ctx, ns, client.Preconditions{UID: &uid}); err != nil {
-				return phaseError("deletion", err)
+				return ctrl.Result{}, phaseError("deletion", err)
 			}
 		}
-		return nil // the namespace's deletion event brings the Tenant back here
-	case state == nsOwned:
-		s.deletion = failed(tenancyv1alpha1.ReasonRetaining, fmt.Sprintf("retaining namespace %s", name))
-		objs := append([]client.Object{isolation.Namespace(t, name, true)}, r.isolationObjects(s, true)...)
-		if err := r.applyAll(ctx, s, objs); err != nil {
-			return phaseError("deletion", err)
-		}
+		return ctrl.Result{}, nil // the namespace's deletion event brings the Tenant back here
 	}
-
-	patch := client.MergeFrom(t.DeepCopy())
-	controllerutil.RemoveFinalizer(t, tenancyv1alpha1.Finalizer)
-	return client.IgnoreNotFound(r.Client.Patch(ctx, t, patch))
+	s.deletion = failed(tenancyv1alpha1.ReasonRetaining, "retaining what the deletion policy keeps")
+	if err := r.retainAll(ctx, s); err != nil {
+		return ctrl.Result{}, phaseError("deletion", err)
+	}
+	return ctrl.Result{}, reconcileutil.RemoveFinalizer(ctx, r.Client, t, tenancyv1alpha1.Finalizer)
 }
 
-// revokeAccess deletes every binding and role the operator made for the tenant.
-func (r *Reconciler) revokeAccess(ctx context.Context, t *tenancyv1alpha1.Tenant) error {
-	// Every binding of the tenant, the RoleBinding controller's included: a deleted Tenant grants
-	// nothing. That controller does not grant again without a live Tenant.
-	sel := labels.SelectorFromSet(labels.Set{tenancyv1alpha1.LabelTenant: t.Name})
+// revokeAccess deletes every binding and role of the tenant (the inventory's access kinds), the
+// RoleBinding controller's grants included: a deleted Tenant grants nothing, and that controller
+// does not grant again without a live Tenant.
+func (r *Reconciler) revokeAccess(ctx context.Context, s *scope) error {
 	var errs []error
-	for _, list := range []client.ObjectList{&rbacv1.RoleBindingList{}, &rbacv1.ClusterRoleBindingList{}, &rbacv1.ClusterRoleList{}} {
-		if _, err := r.Applier.Prune(ctx, list, sel, nil); err != nil {
+	for _, o := range inventory {
+		if o.area != areaAccess {
+			continue
+		}
+		objs, err := r.listOwned(ctx, s.tenant, s.namespaceName, o)
+		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		for _, obj := range objs {
+			if _, err := r.Applier.Delete(ctx, obj); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// retainAll applies the retain transform to every object of the tenant that is still there: the
+// namespace and what is in it, the database's objects on the shared cluster, the credentials.
+// Access was revoked before; an object being deleted is left to its deletion.
+func (r *Reconciler) retainAll(ctx context.Context, s *scope) error {
+	var errs []error
+	for _, o := range inventory {
+		if o.area == areaAccess {
+			continue
+		}
+		objs, err := r.listOwned(ctx, s.tenant, s.namespaceName, o)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, obj := range objs {
+			if obj.GetDeletionTimestamp() != nil {
+				continue
+			}
+			before := obj.DeepCopyObject().(client.Object)
+			if !retain(obj, s.tenant) {
+				continue
+			}
+			patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+			if err := r.Client.Patch(ctx, obj, patch); client.IgnoreNotFound(err) != nil {
+				errs = append(errs, fmt.Errorf("retain %s %s: %w", o.gvk.Kind, client.ObjectKeyFromObject(obj), err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// retain is the retain transform: obj loses its owner references to the Tenant t (or a garbage
+// collector would cascade the Tenant's deletion into it) and gains the retained label, so that a
+// Tenant created later with the same name adopts it. It reports whether obj changed. It is the
+// only place that knows what retaining means; the builders describe the desired state only.
+func retain(obj client.Object, t *tenancyv1alpha1.Tenant) bool {
+	changed := false
+	refs := obj.GetOwnerReferences()
+	kept := make([]metav1.OwnerReference, 0, len(refs))
+	for _, ref := range refs {
+		if isTenantRef(ref) && ref.Name == t.Name {
+			changed = true
+			continue
+		}
+		kept = append(kept, ref)
+	}
+	if changed {
+		obj.SetOwnerReferences(kept)
+	}
+	labels := obj.GetLabels()
+	if labels[tenancyv1alpha1.LabelRetained] != "true" {
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[tenancyv1alpha1.LabelRetained] = "true"
+		obj.SetLabels(labels)
+		changed = true
+	}
+	return changed
+}
+
+// isTenantRef says whether an owner reference points at a Tenant.
+func isTenantRef(ref metav1.OwnerReference) bool {
+	return ref.Kind == "Tenant" && ref.APIVersion == tenancyv1alpha1.GroupVersion.String()
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Clock != nil {
+		return r.Clock()
+	}
+	return time.Now()
+}
+
+// warn records a Warning event on the Tenant.
+func (r *Reconciler) warn(t *tenancyv1alpha1.Tenant, reason, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Delete", format, args...)
+	}
 }

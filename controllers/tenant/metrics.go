@@ -2,16 +2,15 @@ package tenant
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
 )
 
 var reconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -51,17 +50,7 @@ func (c readiness) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// RegisterMetrics registers the Tenant metrics with the manager's registry. Registering twice (a
-// second manager in one test binary) is not an error.
+// RegisterMetrics registers the Tenant metrics with the manager's registry.
 func RegisterMetrics(reader client.Reader) error {
-	var errs []error
-	for _, c := range []prometheus.Collector{reconcileErrors, readiness{reader: reader}} {
-		if err := metrics.Registry.Register(c); err != nil {
-			var already prometheus.AlreadyRegisteredError
-			if !errors.As(err, &already) {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return reconcileutil.RegisterMetrics(reconcileErrors, readiness{reader: reader})
 }

@@ -5,21 +5,14 @@ import (
 	"errors"
 	"fmt"
 
-	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	corev1 "k8s.io/api/core/v1"
-	networkingv1 "k8s.io/api/networking/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/builders/access"
-	"github.com/tenantctl/tenant-operator/internal/builders/database"
 	"github.com/tenantctl/tenant-operator/internal/builders/isolation"
-	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
 )
 
 // namespaceState is what the namespace phase found.
@@ -87,7 +80,7 @@ func (r *Reconciler) reconcileNamespace(ctx context.Context, s *scope) error {
 		s.namespace = failed(tenancyv1alpha1.ReasonNamespaceTerminating, fmt.Sprintf("namespace %s is being deleted", name))
 		return nil
 	}
-	if _, err := r.Applier.Apply(ctx, isolation.Namespace(t, name, false)); err != nil {
+	if _, err := r.Applier.Apply(ctx, isolation.Namespace(t, name)); err != nil {
 		s.namespace = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
 		return err
 	}
@@ -96,24 +89,24 @@ func (r *Reconciler) reconcileNamespace(ctx context.Context, s *scope) error {
 }
 
 // isolationObjects are the fence: quota, limits and network policies. A nil builder result is an
-// object that must not exist; the prune step removes it.
-func (r *Reconciler) isolationObjects(s *scope, retained bool) []client.Object {
+// object that must not exist; the area's prune removes it.
+func (r *Reconciler) isolationObjects(s *scope) []client.Object {
 	t, ns := s.tenant, s.namespaceName
 	var objs []client.Object
-	if q := isolation.ResourceQuota(t, ns, r.Config, retained); q != nil {
+	if q := isolation.ResourceQuota(t, ns, r.Config); q != nil {
 		objs = append(objs, q)
 	}
-	if l := isolation.LimitRange(t, ns, r.Config, retained); l != nil {
+	if l := isolation.LimitRange(t, ns, r.Config); l != nil {
 		objs = append(objs, l)
 	}
-	for _, p := range isolation.NetworkPolicies(t, ns, r.Config, retained) {
+	for _, p := range isolation.NetworkPolicies(t, ns, r.Config) {
 		objs = append(objs, p)
 	}
 	return objs
 }
 
 func (r *Reconciler) reconcileIsolation(ctx context.Context, s *scope) error {
-	if err := r.applyAll(ctx, s, r.isolationObjects(s, false)); err != nil {
+	if err := r.applyArea(ctx, s, areaIsolation, r.isolationObjects(s)); err != nil {
 		s.isolation = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
 		return err
 	}
@@ -124,34 +117,48 @@ func (r *Reconciler) reconcileIsolation(ctx context.Context, s *scope) error {
 func (r *Reconciler) accessObjects(s *scope) []client.Object {
 	t := s.tenant
 	var objs []client.Object
-	for _, rb := range access.RoleBindings(t, s.namespaceName, r.Config, false) {
+	for _, rb := range access.RoleBindings(t, s.namespaceName, r.Config) {
 		objs = append(objs, rb)
 	}
-	if cr := access.MemberClusterRole(t, false); cr != nil {
-		objs = append(objs, cr)
-	}
-	if crb := access.MemberClusterRoleBinding(t, false); crb != nil {
+	objs = append(objs, access.MemberClusterRole(t))
+	if crb := access.MemberClusterRoleBinding(t, r.Config); crb != nil {
 		objs = append(objs, crb)
 	}
 	return objs
 }
 
+// reconcileAccess binds the tenant's identities and removes every binding the spec no longer asks
+// for. A part of the spec the configuration cannot honour (an SSO group mapped to a role that is not
+// allowed) binds nothing and is reported, while the rest is applied and pruned as usual: removing
+// someone's access never waits for the spec to become valid.
 func (r *Reconciler) reconcileAccess(ctx context.Context, s *scope) error {
+	if err := r.applyArea(ctx, s, areaAccess, r.accessObjects(s)); err != nil {
+		s.access = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
+		return err
+	}
 	if msg, ok := access.Validate(s.tenant, r.Config); !ok {
 		// Not retried in a hot loop: the spec has to change first.
 		s.access = failed(tenancyv1alpha1.ReasonInvalidSpec, msg)
-		s.invalid = true
 		return nil
-	}
-	if err := r.applyAll(ctx, s, r.accessObjects(s)); err != nil {
-		s.access = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
-		return err
 	}
 	if len(s.tenant.Spec.Owners) == 0 && len(s.tenant.Spec.SSO.GetGroups()) == 0 {
 		s.access = readyWithReason(tenancyv1alpha1.ReasonNoSubjects, "the tenant has no owners or SSO groups: nobody has been given access")
 		return nil
 	}
 	s.access = ready("owners and SSO groups are bound to their tenant roles")
+	return nil
+}
+
+// applyArea applies an area's objects, keeping going past failures, and then, only if every apply
+// succeeded, prunes what the area made earlier and no longer wants. Each area prunes on its own: a
+// failing or invalid area never holds up another's pruning.
+func (r *Reconciler) applyArea(ctx context.Context, s *scope, a area, objs []client.Object) error {
+	if err := r.applyAll(ctx, s, objs); err != nil {
+		return err
+	}
+	if err := r.prune(ctx, s, a); err != nil {
+		return phaseError("prune", err)
+	}
 	return nil
 }
 
@@ -168,40 +175,66 @@ func (r *Reconciler) applyAll(ctx context.Context, s *scope, objs []client.Objec
 }
 
 func (r *Reconciler) applyOne(ctx context.Context, s *scope, obj client.Object) (bool, error) {
-	s.markKept(obj)
+	if err := s.markKept(r.Client.Scheme(), obj); err != nil {
+		return false, err
+	}
 	return r.Applier.Apply(ctx, obj)
 }
 
-// prune removes what the tenant no longer wants: a binding for an owner list that became empty, an
-// SSO role no group maps to any more, a LimitRange whose limits were all removed. It runs only after
-// every phase succeeded. Namespaces are never pruned.
-func (r *Reconciler) prune(ctx context.Context, s *scope) error {
-	if s.invalid {
-		return nil
-	}
-	sel := ownSelector(s.tenant)
+// prune removes what area a made for the tenant and no longer wants: a binding for an owner list
+// that became empty, an SSO role no group maps to any more, a LimitRange whose limits were all
+// removed. Only kinds the inventory marks prunable are considered; what holds data never is.
+func (r *Reconciler) prune(ctx context.Context, s *scope, a area) error {
 	var errs []error
-	objectStores := &unstructured.UnstructuredList{}
-	objectStores.SetGroupVersionKind(database.ObjectStoreListGVK)
-	// Never pruned: namespaces, database Clusters and Databases, and credentials Secrets. Losing a
-	// customer's data must take an explicit deletion, never a spec edit.
-	for _, list := range []client.ObjectList{
-		&corev1.ResourceQuotaList{}, &corev1.LimitRangeList{}, &networkingv1.NetworkPolicyList{},
-		&rbacv1.RoleBindingList{}, &rbacv1.ClusterRoleList{}, &rbacv1.ClusterRoleBindingList{},
-		&cnpgv1.ScheduledBackupList{}, objectStores, &corev1.ServiceAccountList{},
-		&externalsecrets.SecretStoreList{}, &externalsecrets.ExternalSecretList{}, &externalsecrets.PushSecretList{},
-	} {
-		if _, err := r.Applier.Prune(ctx, list, sel, s.kept(list)); err != nil {
+	for _, o := range inventory {
+		if o.area != a || !o.prune {
+			continue
+		}
+		objs, err := r.listOwned(ctx, s.tenant, s.namespaceName, o)
+		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		for _, obj := range objs {
+			if s.kept(o.gvk, obj) || obj.GetDeletionTimestamp() != nil || obj.GetLabels()[tenancyv1alpha1.LabelRoleBinding] != "" {
+				continue // the RoleBinding controller's grants are that controller's to remove
+			}
+			if _, err := r.Applier.Delete(ctx, obj); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// ownSelector selects what the Tenant controller made for t: the tenant label, without the
-// RoleBinding controller's bindings.
-func ownSelector(t *tenancyv1alpha1.Tenant) labels.Selector {
-	tenant, _ := labels.NewRequirement(tenancyv1alpha1.LabelTenant, selection.Equals, []string{t.Name})
-	notGrant, _ := labels.NewRequirement(tenancyv1alpha1.LabelRoleBinding, selection.DoesNotExist, nil)
-	return labels.NewSelector().Add(*tenant, *notGrant)
+// listOwned lists, from the cache, the objects of one inventory entry that carry the tenant's label,
+// where that entry places them. An optional kind whose CRD is absent has none.
+func (r *Reconciler) listOwned(ctx context.Context, t *tenancyv1alpha1.Tenant, namespace string, o owned) ([]client.Object, error) {
+	list := o.newList(r.Client.Scheme())
+	opts := []client.ListOption{client.MatchingLabels{tenancyv1alpha1.LabelTenant: t.Name}}
+	if o.where == inTenantNamespace {
+		if namespace == "" {
+			return nil, nil
+		}
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if err := r.Client.List(ctx, list, opts...); err != nil {
+		if o.optional && meta.IsNoMatchError(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list %s: %w", o.gvk.Kind, err)
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]client.Object, 0, len(items))
+	for _, item := range items {
+		obj, ok := item.(client.Object)
+		if !ok || (o.where == outsideTenantNamespace && obj.GetNamespace() == namespace) {
+			continue
+		}
+		out = append(out, obj)
+	}
+	return out, nil
 }

@@ -2,11 +2,13 @@ package tenant
 
 import (
 	"reflect"
-	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/apply"
@@ -29,28 +31,38 @@ type scope struct {
 	databaseStatus *tenancyv1alpha1.DatabaseStatus
 
 	suspended bool
-	invalid   bool // the spec cannot be acted on until it changes
-	complete  bool // every phase ran and succeeded: observedGeneration may move
+	// finalBackupSkipped: the skip-final-backup annotation was honoured (and recorded) in this pass.
+	finalBackupSkipped bool
+	// requeueAfter: when this pass wants to look again without an event (0: only on events).
+	requeueAfter time.Duration
+	// verdict: every phase ran to a conclusion (ready, waiting on others, or invalid), with no
+	// error to retry. Only then does observedGeneration move, as in Cluster API: an invalid spec is
+	// a verdict (kstatus then reads Stalled as Failed), a Vault that cannot be reached is not.
+	verdict bool
 
-	keep map[string]map[string]bool // kind -> names applied in this pass
+	keep map[schema.GroupVersionKind]map[string]bool // kind -> names applied in this pass
 }
 
 func newScope(t *tenancyv1alpha1.Tenant) *scope {
-	return &scope{tenant: t, before: t.DeepCopy(), keep: map[string]map[string]bool{}}
+	return &scope{tenant: t, before: t.DeepCopy(), keep: map[schema.GroupVersionKind]map[string]bool{}}
 }
 
 // markKept records that obj was applied in this pass, so pruning keeps it.
-func (s *scope) markKept(obj client.Object) {
-	kind := kindOf(obj)
-	if s.keep[kind] == nil {
-		s.keep[kind] = map[string]bool{}
+func (s *scope) markKept(scheme *runtime.Scheme, obj client.Object) error {
+	gvk, err := apiutil.GVKForObject(obj, scheme)
+	if err != nil {
+		return err
 	}
-	s.keep[kind][apply.Name(obj)] = true
+	if s.keep[gvk] == nil {
+		s.keep[gvk] = map[string]bool{}
+	}
+	s.keep[gvk][apply.Name(obj)] = true
+	return nil
 }
 
-// kept is the set of names of list's kind applied in this pass.
-func (s *scope) kept(list client.ObjectList) map[string]bool {
-	return s.keep[strings.TrimSuffix(kindOf(list), "List")]
+// kept says whether obj, of kind gvk, was applied in this pass.
+func (s *scope) kept(gvk schema.GroupVersionKind, obj client.Object) bool {
+	return s.keep[gvk][apply.Name(obj)]
 }
 
 // kindOf names an object's kind: from its GVK when it is unstructured, else from its Go type.

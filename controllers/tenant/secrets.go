@@ -23,27 +23,19 @@ type VaultClient interface {
 	Purge(ctx context.Context, tenantPath string) error
 }
 
-// Reasons of the secrets area.
-const (
-	reasonVaultUnavailable = "VaultUnavailable"
-	reasonVaultRefused     = "VaultRefused"
-	reasonNotSynced        = "SecretNotSynced"
-	reasonWaitingForESO    = "WaitingForExternalSecrets"
-)
-
-func (r *Reconciler) secretObjects(s *scope, retained bool) []client.Object {
+func (r *Reconciler) secretObjects(s *scope) []client.Object {
 	t, ns, v := s.tenant, s.namespaceName, r.Config.Vault
 	var objs []client.Object
-	for _, sa := range secrets.ServiceAccounts(t, ns, retained) {
+	for _, sa := range secrets.ServiceAccounts(t, ns) {
 		objs = append(objs, sa)
 	}
-	for _, st := range secrets.SecretStores(t, ns, v, retained) {
+	for _, st := range secrets.SecretStores(t, ns, v) {
 		objs = append(objs, st)
 	}
-	for _, es := range secrets.ExternalSecrets(t, ns, v, retained) {
+	for _, es := range secrets.ExternalSecrets(t, ns, v) {
 		objs = append(objs, es)
 	}
-	if ps := secrets.DatabasePush(t, ns, v, retained); ps != nil {
+	if ps := secrets.DatabasePush(t, ns, v); ps != nil {
 		objs = append(objs, ps)
 	}
 	return objs
@@ -76,7 +68,6 @@ func (r *Reconciler) reconcileSecrets(ctx context.Context, s *scope) error {
 		return nil
 	case r.Config.Vault == nil || r.Vault == nil:
 		s.secrets = failed(tenancyv1alpha1.ReasonInvalidSpec, "spec.secrets: the operator configuration has no Vault")
-		s.invalid = true
 		return nil
 	}
 	others, err := r.otherPaths(ctx, t)
@@ -85,13 +76,12 @@ func (r *Reconciler) reconcileSecrets(ctx context.Context, s *scope) error {
 	}
 	if msg, ok := secrets.Validate(t, r.Config.Vault, others); !ok {
 		s.secrets = failed(tenancyv1alpha1.ReasonInvalidSpec, msg)
-		s.invalid = true
 		return nil
 	}
 	if err := r.ensureVault(ctx, s); err != nil {
 		return err
 	}
-	if err := r.applyAll(ctx, s, r.secretObjects(s, false)); err != nil {
+	if err := r.applyArea(ctx, s, areaSecrets, r.secretObjects(s)); err != nil {
 		s.secrets = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
 		return err
 	}
@@ -116,9 +106,9 @@ func (r *Reconciler) ensureVault(ctx context.Context, s *scope) error {
 	err := errors.Join(errs...)
 	switch {
 	case errors.Is(err, vault.ErrUnavailable):
-		s.secrets = failed(reasonVaultUnavailable, "Vault cannot be reached or is sealed; retrying: "+firstLine(err))
+		s.secrets = failed(tenancyv1alpha1.ReasonVaultUnavailable, "Vault cannot be reached or is sealed; retrying: "+firstLine(err))
 	case err != nil:
-		s.secrets = failed(reasonVaultRefused, "Vault refused the tenant's policy or role: "+firstLine(err))
+		s.secrets = failed(tenancyv1alpha1.ReasonVaultRefused, "Vault refused the tenant's policy or role: "+firstLine(err))
 	}
 	return err
 }
@@ -128,7 +118,7 @@ func firstLine(err error) string { return strings.SplitN(err.Error(), "\n", 2)[0
 // observeSecrets mirrors External Secrets Operator's view of the tenant's stores and secrets.
 func (r *Reconciler) observeSecrets(ctx context.Context, s *scope) error {
 	var observed []esoObject
-	for _, obj := range r.secretObjects(s, false) {
+	for _, obj := range r.secretObjects(s) {
 		var st *externalsecrets.Status
 		switch o := obj.(type) {
 		case *externalsecrets.SecretStore:
@@ -168,35 +158,47 @@ func secretsOutcome(objs []esoObject) outcome {
 		}
 		switch {
 		case ready == nil:
-			return failed(reasonWaitingForESO, fmt.Sprintf("%s %s: not reported by External Secrets Operator yet", o.kind, o.name))
+			return failed(tenancyv1alpha1.ReasonWaitingForExternalSecrets, fmt.Sprintf("%s %s: not reported by External Secrets Operator yet", o.kind, o.name))
 		case ready.Status != metav1.ConditionTrue:
-			return failed(reasonNotSynced, fmt.Sprintf("%s %s: %s: %s", o.kind, o.name, ready.Reason, ready.Message))
+			return failed(tenancyv1alpha1.ReasonSecretNotSynced, fmt.Sprintf("%s %s: %s: %s", o.kind, o.name, ready.Reason, ready.Message))
 		}
 	}
 	return ready(fmt.Sprintf("%d stores and secrets are synced with Vault", len(objs)))
 }
 
-// finalizeSecrets carries out the deletion policy in Vault. Delete removes the tenant's policies and
-// roles (and its data when spec.secrets.purgeOnDelete); Retain keeps them, and keeps the namespace's
-// stores and secrets, their owner references removed.
+// finalizeSecrets carries out the deletion policy in Vault, keyed on the tenant (the policy and role
+// names derive from the Tenant's name), so it runs whether or not the namespace still exists.
+// Delete removes the tenant's policies and roles (and its data when spec.secrets.purgeOnDelete);
+// Retain keeps them (the retain transform keeps the namespace's stores and secrets).
+//
+// A Vault that is down makes the deletion wait and retry with backoff. A Vault that refuses
+// (HTTP 403: the operator's own Vault policy does not allow the removal) makes it wait with a
+// condition saying so; the skip-vault-cleanup annotation lets it go on, leaving the policies in
+// Vault, and is recorded in an event.
 func (r *Reconciler) finalizeSecrets(ctx context.Context, s *scope) error {
 	t := s.tenant
-	if !secrets.Requested(t) || r.Config.Vault == nil || r.Vault == nil {
+	if !secrets.Requested(t) || r.Config.Vault == nil || r.Vault == nil || t.Spec.DeletionPolicy != tenancyv1alpha1.DeletionPolicyDelete {
 		return nil
 	}
 	v := r.Config.Vault
-	if t.Spec.DeletionPolicy != tenancyv1alpha1.DeletionPolicyDelete {
-		return r.applyAll(ctx, s, r.secretObjects(s, true))
+	err := r.Vault.Delete(ctx, secrets.Policies(t, v), secrets.Roles(t, s.namespaceName, v))
+	if err == nil && t.Spec.Secrets != nil && t.Spec.Secrets.PurgeOnDelete {
+		err = r.Vault.Purge(ctx, secrets.Path(t, v))
 	}
-	if err := r.Vault.Delete(ctx, secrets.Policies(t, v), secrets.Roles(t, s.namespaceName, v)); err != nil {
-		s.deletion = failed(tenancyv1alpha1.ReasonDeleting, "removing the tenant's Vault policy and role: "+firstLine(err))
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, vault.ErrUnavailable) {
+		s.deletion = failed(tenancyv1alpha1.ReasonVaultUnavailable, "removing the tenant's Vault policies and roles: Vault cannot be reached or is sealed; retrying: "+firstLine(err))
 		return err
 	}
-	if t.Spec.Secrets != nil && t.Spec.Secrets.PurgeOnDelete {
-		if err := r.Vault.Purge(ctx, secrets.Path(t, v)); err != nil {
-			s.deletion = failed(tenancyv1alpha1.ReasonDeleting, "purging the tenant's Vault data: "+firstLine(err))
-			return err
-		}
+	if reason := t.Annotations[tenancyv1alpha1.AnnotationSkipVaultCleanup]; reason != "" {
+		r.warn(t, tenancyv1alpha1.ReasonVaultCleanupSkipped, "the tenant's Vault policies and roles are left in Vault at the request of annotation %s: %s",
+			tenancyv1alpha1.AnnotationSkipVaultCleanup, reason)
+		return nil
 	}
-	return nil
+	s.deletion = failed(tenancyv1alpha1.ReasonVaultRefused, fmt.Sprintf(
+		"Vault refused to remove the tenant's policies and roles: %s; allow the operator's Vault policy to delete them, or annotate the Tenant with %s=<why> to leave them in Vault",
+		firstLine(err), tenancyv1alpha1.AnnotationSkipVaultCleanup))
+	return err
 }

@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/externalsecrets"
 )
 
@@ -28,23 +29,23 @@ func TestSecretsOutcomeMirrorsExternalSecretsOperator(t *testing.T) {
 		},
 		"not yet seen by ESO": {
 			objs:       []esoObject{store, {kind: "ExternalSecret", name: "app-config"}},
-			wantStatus: metav1.ConditionFalse, wantReason: reasonWaitingForESO, wantMessage: "ExternalSecret app-config: not reported",
+			wantStatus: metav1.ConditionFalse, wantReason: tenancyv1alpha1.ReasonWaitingForExternalSecrets, wantMessage: "ExternalSecret app-config: not reported",
 		},
 		"a store Vault refuses": {
 			objs: []esoObject{{kind: "SecretStore", name: "vault", status: esoReady(metav1.ConditionFalse, "InvalidProviderConfig",
 				"unable to log in to auth method: permission denied")}, synced},
-			wantStatus: metav1.ConditionFalse, wantReason: reasonNotSynced, wantMessage: "SecretStore vault: InvalidProviderConfig: unable to log in",
+			wantStatus: metav1.ConditionFalse, wantReason: tenancyv1alpha1.ReasonSecretNotSynced, wantMessage: "SecretStore vault: InvalidProviderConfig: unable to log in",
 		},
 		"a secret that does not sync names itself and ESO's cause": {
 			objs: []esoObject{store, synced, {kind: "ExternalSecret", name: "app-config",
 				status: esoReady(metav1.ConditionFalse, "SecretSyncedError", "could not get secret data from provider")}},
-			wantStatus: metav1.ConditionFalse, wantReason: reasonNotSynced,
+			wantStatus: metav1.ConditionFalse, wantReason: tenancyv1alpha1.ReasonSecretNotSynced,
 			wantMessage: "ExternalSecret app-config: SecretSyncedError: could not get secret data from provider",
 		},
 		"a push that fails": {
 			objs: []esoObject{store, {kind: "PushSecret", name: "database-credentials-to-vault",
 				status: esoReady(metav1.ConditionFalse, "Errored", "set secret failed: permission denied")}},
-			wantStatus: metav1.ConditionFalse, wantReason: reasonNotSynced, wantMessage: "PushSecret database-credentials-to-vault: Errored",
+			wantStatus: metav1.ConditionFalse, wantReason: tenancyv1alpha1.ReasonSecretNotSynced, wantMessage: "PushSecret database-credentials-to-vault: Errored",
 		},
 	}
 	for name, tc := range cases {

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -28,9 +26,16 @@ var degradedReasons = map[string]bool{
 	tenancyv1alpha1.ReasonNamespaceConflict: true,
 	tenancyv1alpha1.ReasonInvalidSpec:       true,
 	tenancyv1alpha1.ReasonApplyFailed:       true,
-	reasonBackupFailing:                     true,
-	reasonFinalBackupFailed:                 true,
-	reasonVaultRefused:                      true,
+	tenancyv1alpha1.ReasonBackupFailing:     true,
+	tenancyv1alpha1.ReasonFinalBackupFailed: true,
+	tenancyv1alpha1.ReasonVaultRefused:      true,
+}
+
+// blockedDeletionReasons stop a deletion until someone acts; the message says what they can do.
+var blockedDeletionReasons = map[string]bool{
+	tenancyv1alpha1.ReasonFinalBackupFailed: true,
+	tenancyv1alpha1.ReasonFinalBackupStuck:  true,
+	tenancyv1alpha1.ReasonVaultRefused:      true,
 }
 
 // stalledReasons need a change by someone (the spec, the cluster) before the area can be ready.
@@ -41,8 +46,9 @@ var stalledReasons = map[string]bool{
 
 // computeStatus turns the observations of one pass into the Tenant's status. It is pure: the same
 // observations give the same status, with no clock, so an unchanged tenant causes no status write.
-// complete says the whole pass succeeded; only then does observedGeneration move.
-func computeStatus(s *scope, complete bool) {
+// verdict says the pass reached a conclusion on every area (invalid included); only then does
+// observedGeneration move.
+func computeStatus(s *scope, verdict bool) {
 	t := s.tenant
 	gen := t.Generation
 	set := func(typ string, o outcome) {
@@ -64,6 +70,13 @@ func computeStatus(s *scope, complete bool) {
 			o = failed(tenancyv1alpha1.ReasonDeleting, "the tenant is being deleted")
 		}
 		set(tenancyv1alpha1.ConditionReady, o)
+		if blockedDeletionReasons[o.reason] {
+			set(tenancyv1alpha1.ConditionStalled, outcome{status: metav1.ConditionTrue, reason: o.reason, message: o.message})
+			set(tenancyv1alpha1.ConditionReconciling, failed(o.reason, "stalled: see Stalled"))
+		} else {
+			set(tenancyv1alpha1.ConditionStalled, failed(o.reason, "deleting"))
+			set(tenancyv1alpha1.ConditionReconciling, outcome{status: metav1.ConditionTrue, reason: o.reason, message: o.message})
+		}
 		t.Status.Phase = tenancyv1alpha1.TenantTerminating
 		return
 	}
@@ -133,7 +146,7 @@ func computeStatus(s *scope, complete bool) {
 	if s.database.observed() {
 		t.Status.Database = s.databaseStatus
 	}
-	if complete {
+	if verdict {
 		t.Status.ObservedGeneration = gen
 	}
 }
@@ -145,47 +158,14 @@ func orUnknown(o outcome) outcome {
 	return outcome{status: metav1.ConditionUnknown, reason: tenancyv1alpha1.ReasonReconciling, message: "not observed yet"}
 }
 
-// transition is a condition whose status changed in this pass.
-type transition struct {
-	typ    string
-	status metav1.ConditionStatus
-	reason string
-	msg    string
-}
-
-// transitions lists the conditions whose status differs between before and after: events are
-// emitted for these only, never on a pass that changed nothing.
-func transitions(before, after []metav1.Condition) []transition {
-	var out []transition
-	for _, c := range after {
-		old := meta.FindStatusCondition(before, c.Type)
-		if old != nil && old.Status == c.Status {
-			continue
-		}
-		if old == nil && c.Status == metav1.ConditionUnknown {
-			continue
-		}
-		out = append(out, transition{typ: c.Type, status: c.Status, reason: c.Reason, msg: c.Message})
-	}
-	return out
-}
-
 // patchStatus computes the status, records events for transitions, and writes the status if it
 // changed. Only status is diffed, against the object as it is now, so a metadata write earlier in
 // the pass (finalizer) is not undone.
 func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
-	computeStatus(s, s.complete)
+	computeStatus(s, s.verdict)
 	base := s.tenant.DeepCopy()
 	base.Status = s.before.Status
-	if r.Recorder != nil {
-		for _, tr := range transitions(s.before.Status.Conditions, s.tenant.Status.Conditions) {
-			typ := corev1.EventTypeNormal
-			if tr.status == metav1.ConditionFalse {
-				typ = corev1.EventTypeWarning
-			}
-			r.Recorder.Eventf(s.tenant, nil, typ, tr.reason, tr.typ, "%s is %s: %s", tr.typ, tr.status, tr.msg)
-		}
-	}
+	reconcileutil.RecordTransitions(r.Recorder, s.tenant, s.before.Status.Conditions, s.tenant.Status.Conditions)
 	err := reconcileutil.PatchStatus(ctx, r.Client, base, s.tenant)
 	if apierrors.IsNotFound(err) {
 		return nil // the finalizer was removed and the Tenant is gone

@@ -6,6 +6,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
 )
 
 func TestComputeStatus(t *testing.T) {
@@ -39,7 +40,7 @@ func TestComputeStatus(t *testing.T) {
 			spec: tenancyv1alpha1.TenantSpec{Database: &tenancyv1alpha1.DatabaseSpec{}},
 			observe: func(s *scope) {
 				s.namespace, s.isolation, s.access = ready("ns"), ready("iso"), ready("rbac")
-				s.database = failed(reasonClusterNotReady, "1 of 3 instances ready")
+				s.database = failed(tenancyv1alpha1.ReasonClusterNotReady, "1 of 3 instances ready")
 				s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "none")
 			},
 			complete:  true,
@@ -50,7 +51,7 @@ func TestComputeStatus(t *testing.T) {
 			spec: tenancyv1alpha1.TenantSpec{Database: &tenancyv1alpha1.DatabaseSpec{}},
 			observe: func(s *scope) {
 				s.namespace, s.isolation, s.access = ready("ns"), ready("iso"), ready("rbac")
-				s.database = failed(reasonBackupFailing, "last backup failed")
+				s.database = failed(tenancyv1alpha1.ReasonBackupFailing, "last backup failed")
 				s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "none")
 			},
 			complete:  true,
@@ -116,21 +117,9 @@ func TestComputeStatus(t *testing.T) {
 			again := newScope(tnt)
 			tc.observe(again)
 			computeStatus(again, tc.complete)
-			if tr := transitions(before.Status.Conditions, tnt.Status.Conditions); len(tr) != 0 {
+			if tr := reconcileutil.Transitions(before.Status.Conditions, tnt.Status.Conditions); len(tr) != 0 {
 				t.Errorf("an unchanged pass produced transitions: %+v", tr)
 			}
 		})
-	}
-}
-
-func TestTransitions(t *testing.T) {
-	cond := func(typ string, s metav1.ConditionStatus) metav1.Condition {
-		return metav1.Condition{Type: typ, Status: s, Reason: "R"}
-	}
-	before := []metav1.Condition{cond("Ready", metav1.ConditionUnknown), cond("NamespaceReady", metav1.ConditionTrue)}
-	after := []metav1.Condition{cond("Ready", metav1.ConditionTrue), cond("NamespaceReady", metav1.ConditionTrue), cond("RBACReady", metav1.ConditionUnknown)}
-	got := transitions(before, after)
-	if len(got) != 1 || got[0].typ != "Ready" || got[0].status != metav1.ConditionTrue {
-		t.Errorf("transitions = %+v, want only Ready becoming True (a new Unknown is not an event)", got)
 	}
 }

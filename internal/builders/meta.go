@@ -18,17 +18,13 @@ func Labels(t *tenancyv1alpha1.Tenant) map[string]string {
 	}
 }
 
-// ObjectMeta is the metadata of a managed object. A retained object (the Tenant was deleted with the
-// Retain policy) carries the retained label and no owner reference, so that no garbage collector can
-// cascade the Tenant's deletion into it.
-func ObjectMeta(t *tenancyv1alpha1.Tenant, namespace, name string, retained bool) metav1.ObjectMeta {
-	m := metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: Labels(t)}
-	if retained {
-		m.Labels[tenancyv1alpha1.LabelRetained] = "true"
-		return m
-	}
-	m.OwnerReferences = []metav1.OwnerReference{OwnerReference(t)}
-	return m
+// ObjectMeta is the metadata of a managed object: the tenant's labels and the Tenant as controlling
+// owner. What happens to the object when its Tenant is deleted under the Retain policy is not a
+// builder's concern: one transform at deletion (controllers/tenant, retain.go) strips the owner
+// reference and labels it retained.
+func ObjectMeta(t *tenancyv1alpha1.Tenant, namespace, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: Labels(t),
+		OwnerReferences: []metav1.OwnerReference{OwnerReference(t)}}
 }
 
 // OwnerReference points at the Tenant as the controlling owner.

@@ -54,17 +54,18 @@ func allowed(cfg config.Config) string {
 }
 
 // RoleBindings are the namespace's bindings: owners to the admin role, and one binding per role
-// the SSO groups map to. Nothing is bound for a retained tenant: deleting a Tenant revokes access.
-func RoleBindings(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, retained bool) []*rbacv1.RoleBinding {
-	if retained {
-		return nil
-	}
+// the SSO groups map to, for roles the configuration allows only (an SSO mapping to any other role
+// binds nothing, and Validate reports it).
+func RoleBindings(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) []*rbacv1.RoleBinding {
 	var out []*rbacv1.RoleBinding
-	if len(t.Spec.Owners) > 0 {
-		out = append(out, roleBinding(t, namespace, OwnersBindingName, cfg.Roles[AdminRole], subjects(t.Spec.Owners)))
+	if admin, ok := cfg.Roles[AdminRole]; ok && len(t.Spec.Owners) > 0 {
+		out = append(out, roleBinding(t, namespace, OwnersBindingName, admin, subjects(t.Spec.Owners)))
 	}
 	byRole := map[string][]rbacv1.Subject{}
 	for _, g := range t.Spec.SSO.GetGroups() {
+		if _, ok := cfg.Roles[g.Role]; !ok {
+			continue
+		}
 		byRole[g.Role] = append(byRole[g.Role], rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: g.Group})
 	}
 	roles := make([]string, 0, len(byRole))
@@ -81,21 +82,17 @@ func RoleBindings(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config
 func roleBinding(t *tenancyv1alpha1.Tenant, namespace, name, clusterRole string, subs []rbacv1.Subject) *rbacv1.RoleBinding {
 	return &rbacv1.RoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, name, false),
+		ObjectMeta: builders.ObjectMeta(t, namespace, name),
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
 		Subjects:   subs,
 	}
 }
 
-// MemberClusterRole lets its subjects get and watch this one Tenant. It returns nil for a retained
-// tenant.
-func MemberClusterRole(t *tenancyv1alpha1.Tenant, retained bool) *rbacv1.ClusterRole {
-	if retained {
-		return nil
-	}
+// MemberClusterRole lets its subjects get and watch this one Tenant.
+func MemberClusterRole(t *tenancyv1alpha1.Tenant) *rbacv1.ClusterRole {
 	return &rbacv1.ClusterRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"},
-		ObjectMeta: builders.ObjectMeta(t, "", MemberRoleName(t), false),
+		ObjectMeta: builders.ObjectMeta(t, "", MemberRoleName(t)),
 		Rules: []rbacv1.PolicyRule{{
 			APIGroups:     []string{tenancyv1alpha1.GroupVersion.Group},
 			Resources:     []string{"tenants"},
@@ -105,18 +102,21 @@ func MemberClusterRole(t *tenancyv1alpha1.Tenant, retained bool) *rbacv1.Cluster
 	}
 }
 
-// MemberClusterRoleBinding binds the tenant's owners and SSO groups to MemberClusterRole. It returns
-// nil when there is nobody to bind, or for a retained tenant.
-func MemberClusterRoleBinding(t *tenancyv1alpha1.Tenant, retained bool) *rbacv1.ClusterRoleBinding {
-	if retained {
-		return nil
+// MemberClusterRoleBinding binds the tenant's owners and SSO groups (those RoleBindings binds) to
+// MemberClusterRole. It returns nil when there is nobody to bind.
+func MemberClusterRoleBinding(t *tenancyv1alpha1.Tenant, cfg config.Config) *rbacv1.ClusterRoleBinding {
+	var subs []rbacv1.Subject
+	if _, ok := cfg.Roles[AdminRole]; ok {
+		subs = subjects(t.Spec.Owners)
 	}
-	subs := subjects(t.Spec.Owners)
 	seen := map[rbacv1.Subject]bool{}
 	for _, s := range subs {
 		seen[s] = true
 	}
 	for _, g := range t.Spec.SSO.GetGroups() {
+		if _, ok := cfg.Roles[g.Role]; !ok {
+			continue
+		}
 		s := rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: g.Group}
 		if !seen[s] {
 			seen[s] = true
@@ -128,7 +128,7 @@ func MemberClusterRoleBinding(t *tenancyv1alpha1.Tenant, retained bool) *rbacv1.
 	}
 	return &rbacv1.ClusterRoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-		ObjectMeta: builders.ObjectMeta(t, "", MemberRoleName(t), false),
+		ObjectMeta: builders.ObjectMeta(t, "", MemberRoleName(t)),
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: MemberRoleName(t)},
 		Subjects:   subs,
 	}

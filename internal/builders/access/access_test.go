@@ -31,23 +31,21 @@ var fullSpec = tenancyv1alpha1.TenantSpec{
 func TestAccessGolden(t *testing.T) {
 	cfg := config.Default()
 	cases := map[string]struct {
-		tenant   *tenancyv1alpha1.Tenant // the Tenant as a user wrote it
-		retained bool                    // build for a Tenant deleted with Retain
+		tenant *tenancyv1alpha1.Tenant // the Tenant as a user wrote it
 	}{
-		"full":     {tenant: acme(fullSpec)},
-		"nobody":   {tenant: acme(tenancyv1alpha1.TenantSpec{})},
-		"retained": {tenant: acme(fullSpec), retained: true},
+		"full":   {tenant: acme(fullSpec)},
+		"nobody": {tenant: acme(tenancyv1alpha1.TenantSpec{})},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			var objs []any
-			for _, rb := range RoleBindings(tc.tenant, "tenant-acme", cfg, tc.retained) {
+			for _, rb := range RoleBindings(tc.tenant, "tenant-acme", cfg) {
 				objs = append(objs, rb)
 			}
-			if cr := MemberClusterRole(tc.tenant, tc.retained); cr != nil {
+			if cr := MemberClusterRole(tc.tenant); cr != nil {
 				objs = append(objs, cr)
 			}
-			if crb := MemberClusterRoleBinding(tc.tenant, tc.retained); crb != nil {
+			if crb := MemberClusterRoleBinding(tc.tenant, cfg); crb != nil {
 				objs = append(objs, crb)
 			}
 			golden.Assert(t, name, objs...)

@@ -109,12 +109,12 @@ func serverName(t *tenancyv1alpha1.Tenant) string {
 // use TLS, instances are spread over nodes, and the owner role's password has one source: the
 // Secret CloudNativePG generates at bootstrap, declared as the managed role's passwordSecret, so
 // that CloudNativePG's re-application of it on a new primary can never disagree with a rotation.
-func Cluster(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, retained bool) *cnpgv1.Cluster {
+func Cluster(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) *cnpgv1.Cluster {
 	db := t.Spec.Database
 	name := Name(t)
 	c := &cnpgv1.Cluster{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cnpgv1.SchemeGroupVersion.String(), Kind: "Cluster"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, ClusterName, retained),
+		ObjectMeta: builders.ObjectMeta(t, namespace, ClusterName),
 	}
 	instances := cfg.Database.DefaultInstances
 	if db.Instances != nil {
@@ -194,7 +194,7 @@ func Cluster(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, ret
 // ObjectStores are the Barman Cloud ObjectStores (barmancloud.cnpg.io/v1) the tenant needs: its
 // backup destination, and the restore source when it restores from elsewhere. Each copies the
 // platform's template with the tenant's own destination path.
-func ObjectStores(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, retained bool) []*unstructured.Unstructured {
+func ObjectStores(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) []*unstructured.Unstructured {
 	db := t.Spec.Database
 	if db == nil || db.Mode != tenancyv1alpha1.DatabaseDedicated || cfg.Database.Backup == nil {
 		return nil
@@ -205,15 +205,15 @@ func ObjectStores(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config
 		if db.Backup != nil {
 			retention = db.Backup.RetentionPolicy
 		}
-		out = append(out, objectStore(t, namespace, cfg, ObjectStoreName, BackupPath(t, cfg), retention, retained))
+		out = append(out, objectStore(t, namespace, cfg, ObjectStoreName, BackupPath(t, cfg), retention))
 	}
 	if db.Restore != nil && db.Restore.DestinationPath != "" {
-		out = append(out, objectStore(t, namespace, cfg, RestoreObjectStore, db.Restore.DestinationPath, "", retained))
+		out = append(out, objectStore(t, namespace, cfg, RestoreObjectStore, db.Restore.DestinationPath, ""))
 	}
 	return out
 }
 
-func objectStore(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, name, path, retention string, retained bool) *unstructured.Unstructured {
+func objectStore(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, name, path, retention string) *unstructured.Unstructured {
 	configuration := runtime.DeepCopyJSON(cfg.Database.Backup.ObjectStore)
 	configuration["destinationPath"] = path
 	spec := map[string]any{"configuration": configuration}
@@ -221,9 +221,8 @@ func objectStore(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config,
 		spec["retentionPolicy"] = retention
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-	u.SetAPIVersion("barmancloud.cnpg.io/v1")
-	u.SetKind("ObjectStore")
-	meta := builders.ObjectMeta(t, namespace, name, retained)
+	u.SetGroupVersionKind(ObjectStoreGVK)
+	meta := builders.ObjectMeta(t, namespace, name)
 	u.SetName(meta.Name)
 	u.SetNamespace(meta.Namespace)
 	u.SetLabels(meta.Labels)
@@ -233,14 +232,14 @@ func objectStore(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config,
 
 // ScheduledBackup takes the tenant's backups on its schedule through the Barman Cloud plugin. The
 // method is set explicitly: ScheduledBackup still defaults to the deprecated in-tree method.
-func ScheduledBackup(t *tenancyv1alpha1.Tenant, namespace string, retained bool) *cnpgv1.ScheduledBackup {
+func ScheduledBackup(t *tenancyv1alpha1.Tenant, namespace string) *cnpgv1.ScheduledBackup {
 	db := t.Spec.Database
 	if db == nil || db.Mode != tenancyv1alpha1.DatabaseDedicated || db.Backup == nil {
 		return nil
 	}
 	return &cnpgv1.ScheduledBackup{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cnpgv1.SchemeGroupVersion.String(), Kind: "ScheduledBackup"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, ScheduledBackupName, retained),
+		ObjectMeta: builders.ObjectMeta(t, namespace, ScheduledBackupName),
 		Spec: cnpgv1.ScheduledBackupSpec{
 			Schedule:             db.Backup.Schedule,
 			Cluster:              cnpgv1.LocalObjectReference{Name: ClusterName},
@@ -272,12 +271,12 @@ func sharedName(t *tenancyv1alpha1.Tenant) string { return "tenant-" + t.Name }
 // (password from the credentials copy), its database, and a NetworkPolicy that lets only the
 // tenant's namespace reach the shared cluster on 5432. Both the role and the database are kept in
 // PostgreSQL when their objects are deleted (reclaim policy retain).
-func SharedObjects(t *tenancyv1alpha1.Tenant, tenantNamespace string, cfg config.Config, retained bool) (*cnpgv1.DatabaseRole, *cnpgv1.Database, *networkingv1.NetworkPolicy) {
+func SharedObjects(t *tenancyv1alpha1.Tenant, tenantNamespace string, cfg config.Config) (*cnpgv1.DatabaseRole, *cnpgv1.Database, *networkingv1.NetworkPolicy) {
 	shared := cfg.Database.Shared
 	name := Name(t)
 	role := &cnpgv1.DatabaseRole{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cnpgv1.SchemeGroupVersion.String(), Kind: "DatabaseRole"},
-		ObjectMeta: builders.ObjectMeta(t, shared.Namespace, sharedName(t), retained),
+		ObjectMeta: builders.ObjectMeta(t, shared.Namespace, sharedName(t)),
 	}
 	role.Spec.Name = name
 	role.Spec.Ensure = cnpgv1.EnsurePresent
@@ -288,7 +287,7 @@ func SharedObjects(t *tenancyv1alpha1.Tenant, tenantNamespace string, cfg config
 
 	db := &cnpgv1.Database{
 		TypeMeta:   metav1.TypeMeta{APIVersion: cnpgv1.SchemeGroupVersion.String(), Kind: "Database"},
-		ObjectMeta: builders.ObjectMeta(t, shared.Namespace, sharedName(t), retained),
+		ObjectMeta: builders.ObjectMeta(t, shared.Namespace, sharedName(t)),
 		Spec: cnpgv1.DatabaseSpec{
 			ClusterRef:    corev1.LocalObjectReference{Name: shared.Name},
 			Name:          name,
@@ -301,7 +300,7 @@ func SharedObjects(t *tenancyv1alpha1.Tenant, tenantNamespace string, cfg config
 	tcp, port := corev1.ProtocolTCP, intstr.FromInt32(postgresPort)
 	np := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: builders.ObjectMeta(t, shared.Namespace, sharedName(t)+"-db", retained),
+		ObjectMeta: builders.ObjectMeta(t, shared.Namespace, sharedName(t)+"-db"),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"cnpg.io/cluster": shared.Name}},
 			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress},
@@ -318,10 +317,10 @@ func SharedObjects(t *tenancyv1alpha1.Tenant, tenantNamespace string, cfg config
 // SharedCredentials is the Secret the shared cluster's DatabaseRole reads its password from: a copy
 // of the tenant's own credentials Secret, which is the single source of the password (rotating it
 // means editing that Secret). data is the source Secret's data; it is never logged.
-func SharedCredentials(t *tenancyv1alpha1.Tenant, cfg config.Config, data map[string][]byte, retained bool) *corev1.Secret {
+func SharedCredentials(t *tenancyv1alpha1.Tenant, cfg config.Config, data map[string][]byte) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: builders.ObjectMeta(t, cfg.Database.Shared.Namespace, sharedName(t)+"-credentials", retained),
+		ObjectMeta: builders.ObjectMeta(t, cfg.Database.Shared.Namespace, sharedName(t)+"-credentials"),
 		Type:       corev1.SecretTypeBasicAuth,
 		Data:       map[string][]byte{corev1.BasicAuthUsernameKey: data[corev1.BasicAuthUsernameKey], corev1.BasicAuthPasswordKey: data[corev1.BasicAuthPasswordKey]},
 	}
@@ -335,7 +334,7 @@ func TenantCredentials(t *tenancyv1alpha1.Tenant, tenantNamespace string, cfg co
 	name := Name(t)
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: builders.ObjectMeta(t, tenantNamespace, SharedCredentialsName, false),
+		ObjectMeta: builders.ObjectMeta(t, tenantNamespace, SharedCredentialsName),
 		Type:       corev1.SecretTypeBasicAuth,
 		StringData: map[string]string{
 			corev1.BasicAuthUsernameKey: name,
@@ -356,5 +355,5 @@ func Services(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) (r
 	return fmt.Sprintf("%s-rw.%s.svc", ClusterName, namespace), fmt.Sprintf("%s-ro.%s.svc", ClusterName, namespace)
 }
 
-// ObjectStoreListGVK lists Barman Cloud ObjectStores (the operator has no Go types for them).
-var ObjectStoreListGVK = schema.GroupVersionKind{Group: "barmancloud.cnpg.io", Version: "v1", Kind: "ObjectStoreList"}
+// ObjectStoreGVK is the Barman Cloud ObjectStore's kind (the operator has no Go types for it).
+var ObjectStoreGVK = schema.GroupVersionKind{Group: "barmancloud.cnpg.io", Version: "v1", Kind: "ObjectStore"}

@@ -48,9 +48,8 @@ func storage(size string) *tenancyv1alpha1.StorageSpec {
 func TestDedicatedGolden(t *testing.T) {
 	target := metav1.NewTime(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
 	cases := map[string]struct {
-		db       *tenancyv1alpha1.DatabaseSpec // the Tenant's spec.database (after API defaults)
-		catalog  string                        // the configured ClusterImageCatalog, if any
-		retained bool                          // built for a Tenant deleted with Retain
+		db      *tenancyv1alpha1.DatabaseSpec // the Tenant's spec.database (after API defaults)
+		catalog string                        // the configured ClusterImageCatalog, if any
 	}{
 		"dedicated-minimal": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi")}},
 		"dedicated-full": {db: &tenancyv1alpha1.DatabaseSpec{
@@ -65,8 +64,6 @@ func TestDedicatedGolden(t *testing.T) {
 			Restore: &tenancyv1alpha1.RestoreSpec{TargetTime: &target}}},
 		"restore-elsewhere": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi"),
 			Restore: &tenancyv1alpha1.RestoreSpec{DestinationPath: "s3://old-backups/acme", ServerName: "acme-db"}}},
-		"dedicated-retained": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi"),
-			Backup: &tenancyv1alpha1.BackupSpec{Schedule: "@daily", RetentionPolicy: "30d"}}, retained: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -77,11 +74,11 @@ func TestDedicatedGolden(t *testing.T) {
 				t.Fatalf("the golden case is invalid: %s", msg)
 			}
 			var objs []any
-			for _, o := range ObjectStores(tnt, "tenant-acme-corp", cfg, tc.retained) {
+			for _, o := range ObjectStores(tnt, "tenant-acme-corp", cfg) {
 				objs = append(objs, o.Object)
 			}
-			objs = append(objs, Cluster(tnt, "tenant-acme-corp", cfg, tc.retained))
-			if sb := ScheduledBackup(tnt, "tenant-acme-corp", tc.retained); sb != nil {
+			objs = append(objs, Cluster(tnt, "tenant-acme-corp", cfg))
+			if sb := ScheduledBackup(tnt, "tenant-acme-corp"); sb != nil {
 				objs = append(objs, sb)
 			}
 			golden.Assert(t, name, objs...)
@@ -92,7 +89,7 @@ func TestDedicatedGolden(t *testing.T) {
 func TestSharedGolden(t *testing.T) {
 	cfg := testConfig()
 	tnt := acme(&tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared})
-	role, db, np := SharedObjects(tnt, "tenant-acme-corp", cfg, false)
+	role, db, np := SharedObjects(tnt, "tenant-acme-corp", cfg)
 	creds := TenantCredentials(tnt, "tenant-acme-corp", cfg, "not-a-real-password")
 	golden.Assert(t, "shared", role, db, np, creds, FinalBackup(tnt, "tenant-acme-corp"))
 }

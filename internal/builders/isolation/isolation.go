@@ -43,10 +43,10 @@ func NamespaceName(t *tenancyv1alpha1.Tenant, cfg config.Config) string {
 
 // Namespace is the tenant's namespace: the spec's labels and annotations, then the operator's own
 // labels, which always win.
-func Namespace(t *tenancyv1alpha1.Tenant, name string, retained bool) *corev1.Namespace {
+func Namespace(t *tenancyv1alpha1.Tenant, name string) *corev1.Namespace {
 	ns := &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
-		ObjectMeta: builders.ObjectMeta(t, "", name, retained),
+		ObjectMeta: builders.ObjectMeta(t, "", name),
 	}
 	labels := maps.Clone(t.Spec.Namespace.Labels)
 	if labels == nil {
@@ -70,7 +70,7 @@ func Namespace(t *tenancyv1alpha1.Tenant, name string, retained bool) *corev1.Na
 
 // ResourceQuota holds the tenant to its quota: the spec's, else the configured default. It returns
 // nil when neither sets a limit.
-func ResourceQuota(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, retained bool) *corev1.ResourceQuota {
+func ResourceQuota(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) *corev1.ResourceQuota {
 	hard := cfg.DefaultQuota
 	if t.Spec.Quota != nil {
 		hard = t.Spec.Quota.Hard
@@ -80,14 +80,14 @@ func ResourceQuota(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Confi
 	}
 	return &corev1.ResourceQuota{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ResourceQuota"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, QuotaName, retained),
+		ObjectMeta: builders.ObjectMeta(t, namespace, QuotaName),
 		Spec:       corev1.ResourceQuotaSpec{Hard: hard.DeepCopy()},
 	}
 }
 
 // LimitRange sets container defaults: the spec's, else the configured default. It returns nil when
 // neither sets anything.
-func LimitRange(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, retained bool) *corev1.LimitRange {
+func LimitRange(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) *corev1.LimitRange {
 	item := corev1.LimitRangeItem{
 		Type:           corev1.LimitTypeContainer,
 		Default:        cfg.DefaultLimits.Default,
@@ -103,7 +103,7 @@ func LimitRange(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, 
 	item.Default, item.DefaultRequest, item.Max = item.Default.DeepCopy(), item.DefaultRequest.DeepCopy(), item.Max.DeepCopy()
 	return &corev1.LimitRange{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "LimitRange"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, LimitRangeName, retained),
+		ObjectMeta: builders.ObjectMeta(t, namespace, LimitRangeName),
 		Spec:       corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{item}},
 	}
 }
@@ -111,7 +111,7 @@ func LimitRange(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, 
 // NetworkPolicies fence the namespace. The default-deny policy stands alone, so that losing the
 // allow policy fails closed. The allow policy lets in the tenant's own pods, the trusted
 // namespaces and the spec's peers; in DenyAll mode it also allows egress to the same, and to DNS.
-func NetworkPolicies(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, retained bool) []*networkingv1.NetworkPolicy {
+func NetworkPolicies(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) []*networkingv1.NetworkPolicy {
 	types := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
 	denyAll := t.Spec.Isolation.NetworkPolicy == tenancyv1alpha1.NetworkPolicyDenyAll
 	if denyAll {
@@ -119,7 +119,7 @@ func NetworkPolicies(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Con
 	}
 	deny := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, DefaultDenyPolicyName, retained),
+		ObjectMeta: builders.ObjectMeta(t, namespace, DefaultDenyPolicyName),
 		Spec:       networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{}, PolicyTypes: types},
 	}
 
@@ -137,7 +137,7 @@ func NetworkPolicies(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Con
 	}
 	allow := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, AllowPolicyName, retained),
+		ObjectMeta: builders.ObjectMeta(t, namespace, AllowPolicyName),
 		Spec: networkingv1.NetworkPolicySpec{
 			PodSelector: metav1.LabelSelector{},
 			PolicyTypes: types,

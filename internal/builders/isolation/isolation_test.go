@@ -20,8 +20,7 @@ func TestIsolationGolden(t *testing.T) {
 	cfg := config.Default()
 	cfg.TrustedNamespaces = []string{"monitoring", "cnpg-system"}
 	cases := map[string]struct {
-		tenant   *tenancyv1alpha1.Tenant // the Tenant as a user wrote it (after API defaults)
-		retained bool                    // build the objects kept after a Retain deletion
+		tenant *tenancyv1alpha1.Tenant // the Tenant as a user wrote it (after API defaults)
 	}{
 		"defaults": {tenant: tenant(tenancyv1alpha1.TenantSpec{})},
 		"full": {tenant: tenant(tenancyv1alpha1.TenantSpec{
@@ -38,14 +37,13 @@ func TestIsolationGolden(t *testing.T) {
 			Quota:  &tenancyv1alpha1.QuotaSpec{Hard: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("16")}},
 			Limits: &tenancyv1alpha1.LimitsSpec{Max: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("4Gi")}},
 		})},
-		"retained": {tenant: tenant(tenancyv1alpha1.TenantSpec{}), retained: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			ns := NamespaceName(tc.tenant, cfg)
-			objs := []any{Namespace(tc.tenant, ns, tc.retained), ResourceQuota(tc.tenant, ns, cfg, tc.retained),
-				LimitRange(tc.tenant, ns, cfg, tc.retained)}
-			for _, p := range NetworkPolicies(tc.tenant, ns, cfg, tc.retained) {
+			objs := []any{Namespace(tc.tenant, ns), ResourceQuota(tc.tenant, ns, cfg),
+				LimitRange(tc.tenant, ns, cfg)}
+			for _, p := range NetworkPolicies(tc.tenant, ns, cfg) {
 				objs = append(objs, p)
 			}
 			golden.Assert(t, name, objs...)
@@ -57,7 +55,7 @@ func TestOperatorLabelsWinOverTheSpec(t *testing.T) {
 	// Admission refuses reserved labels in the spec; the builder does not rely on it.
 	tnt := tenant(tenancyv1alpha1.TenantSpec{Namespace: tenancyv1alpha1.NamespaceSpec{Labels: map[string]string{
 		tenancyv1alpha1.LabelTenant: "someone-else", "pod-security.kubernetes.io/enforce": "privileged"}}})
-	ns := Namespace(tnt, "tenant-acme", false)
+	ns := Namespace(tnt, "tenant-acme")
 	if ns.Labels[tenancyv1alpha1.LabelTenant] != "acme" || ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
 		t.Errorf("labels = %v", ns.Labels)
 	}
@@ -66,10 +64,10 @@ func TestOperatorLabelsWinOverTheSpec(t *testing.T) {
 func TestNothingToLimitMeansNoObject(t *testing.T) {
 	cfg := config.Config{NamespacePrefix: "t-"}
 	tnt := tenant(tenancyv1alpha1.TenantSpec{})
-	if q := ResourceQuota(tnt, "t-acme", cfg, false); q != nil {
+	if q := ResourceQuota(tnt, "t-acme", cfg); q != nil {
 		t.Errorf("quota without limits = %+v, want nil", q)
 	}
-	if l := LimitRange(tnt, "t-acme", cfg, false); l != nil {
+	if l := LimitRange(tnt, "t-acme", cfg); l != nil {
 		t.Errorf("limit range without limits = %+v, want nil", l)
 	}
 }
@@ -82,7 +80,7 @@ func FuzzNamespace(f *testing.F) {
 			Isolation: tenancyv1alpha1.IsolationSpec{PodSecurity: tenancyv1alpha1.PodSecurityLevel(level)},
 		})
 		tnt.Name = name
-		got := Namespace(tnt, ns, false)
+		got := Namespace(tnt, ns)
 		// Whatever the spec says, the operator's own labels are the operator's.
 		if got.Labels[tenancyv1alpha1.LabelTenant] != name || got.Labels[tenancyv1alpha1.LabelManagedBy] != tenancyv1alpha1.ManagedByValue {
 			t.Fatalf("ownership labels overridden: %v", got.Labels)

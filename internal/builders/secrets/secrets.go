@@ -129,7 +129,7 @@ func Roles(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault) []Role 
 }
 
 // ServiceAccounts are the identities the tenant's SecretStores log in to Vault with.
-func ServiceAccounts(t *tenancyv1alpha1.Tenant, namespace string, retained bool) []*corev1.ServiceAccount {
+func ServiceAccounts(t *tenancyv1alpha1.Tenant, namespace string) []*corev1.ServiceAccount {
 	names := []string{ReaderServiceAccount}
 	if pushesDatabase(t) {
 		names = append(names, PusherServiceAccount)
@@ -138,7 +138,7 @@ func ServiceAccounts(t *tenancyv1alpha1.Tenant, namespace string, retained bool)
 	for _, n := range names {
 		out = append(out, &corev1.ServiceAccount{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"},
-			ObjectMeta: builders.ObjectMeta(t, namespace, n, retained),
+			ObjectMeta: builders.ObjectMeta(t, namespace, n),
 		})
 	}
 	return out
@@ -146,12 +146,12 @@ func ServiceAccounts(t *tenancyv1alpha1.Tenant, namespace string, retained bool)
 
 // SecretStores reach the tenant's Vault path as the reader, and as the pusher when it has a
 // database.
-func SecretStores(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault, retained bool) []*externalsecrets.SecretStore {
+func SecretStores(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault) []*externalsecrets.SecretStore {
 	store := func(name, role, sa string) *externalsecrets.SecretStore {
 		mount := v.KVMount
 		s := &externalsecrets.SecretStore{
 			TypeMeta:   metav1.TypeMeta{APIVersion: externalsecrets.GroupVersion.String(), Kind: "SecretStore"},
-			ObjectMeta: builders.ObjectMeta(t, namespace, name, retained),
+			ObjectMeta: builders.ObjectMeta(t, namespace, name),
 			Spec: externalsecrets.SecretStoreSpec{Provider: &externalsecrets.Provider{Vault: &externalsecrets.VaultProvider{
 				Server: v.Address, Path: &mount, Version: "v2",
 				Auth: &externalsecrets.VaultAuth{Kubernetes: &externalsecrets.VaultKubernetesAuth{
@@ -174,7 +174,7 @@ func SecretStores(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault, 
 
 // ExternalSecrets are one per spec.secrets item: the named properties of "<tenant path>/<remoteKey>",
 // or all of them, into a Secret of the item's name.
-func ExternalSecrets(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault, retained bool) []*externalsecrets.ExternalSecret {
+func ExternalSecrets(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault) []*externalsecrets.ExternalSecret {
 	if t.Spec.Secrets == nil {
 		return nil
 	}
@@ -184,7 +184,7 @@ func ExternalSecrets(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vaul
 		key := base + "/" + item.RemoteKey
 		es := &externalsecrets.ExternalSecret{
 			TypeMeta:   metav1.TypeMeta{APIVersion: externalsecrets.GroupVersion.String(), Kind: "ExternalSecret"},
-			ObjectMeta: builders.ObjectMeta(t, namespace, item.Name, retained),
+			ObjectMeta: builders.ObjectMeta(t, namespace, item.Name),
 			Spec: externalsecrets.ExternalSecretSpec{
 				SecretStoreRef:  externalsecrets.StoreRef{Name: ReaderStore, Kind: "SecretStore"},
 				Target:          externalsecrets.ExternalSecretTarget{Name: item.Name, CreationPolicy: "Owner"},
@@ -216,7 +216,7 @@ func refresh(d *metav1.Duration) *metav1.Duration {
 // refresh interval and writes Vault only when it differs, so a rotation reaches Vault within a
 // minute without the operator ever handling the value. Deleting the PushSecret leaves the copy in
 // Vault (the tenant's deletion policy decides its fate).
-func DatabasePush(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault, retained bool) *externalsecrets.PushSecret {
+func DatabasePush(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault) *externalsecrets.PushSecret {
 	if !pushesDatabase(t) {
 		return nil
 	}
@@ -226,7 +226,7 @@ func DatabasePush(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault, 
 	}
 	return &externalsecrets.PushSecret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: externalsecrets.GroupVersionAlpha.String(), Kind: "PushSecret"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, DatabasePushName, retained),
+		ObjectMeta: builders.ObjectMeta(t, namespace, DatabasePushName),
 		Spec: externalsecrets.PushSecretSpec{
 			SecretStoreRefs: []externalsecrets.StoreRef{{Name: PusherStore, Kind: "SecretStore"}},
 			Selector:        externalsecrets.PushSecretSelector{Secret: &externalsecrets.SecretName{Name: source}},

@@ -37,7 +37,7 @@ func items() *tenancyv1alpha1.SecretsSpec {
 
 // everything is what the controller applies for a tenant, in the order it applies it, plus the
 // Vault policies and roles as data.
-func everything(t *tenancyv1alpha1.Tenant, v *config.Vault, retained bool) []any {
+func everything(t *tenancyv1alpha1.Tenant, v *config.Vault) []any {
 	var objs []any
 	for _, p := range Policies(t, v) {
 		objs = append(objs, p)
@@ -45,16 +45,16 @@ func everything(t *tenancyv1alpha1.Tenant, v *config.Vault, retained bool) []any
 	for _, r := range Roles(t, ns, v) {
 		objs = append(objs, r)
 	}
-	for _, sa := range ServiceAccounts(t, ns, retained) {
+	for _, sa := range ServiceAccounts(t, ns) {
 		objs = append(objs, sa)
 	}
-	for _, s := range SecretStores(t, ns, v, retained) {
+	for _, s := range SecretStores(t, ns, v) {
 		objs = append(objs, s)
 	}
-	for _, es := range ExternalSecrets(t, ns, v, retained) {
+	for _, es := range ExternalSecrets(t, ns, v) {
 		objs = append(objs, es)
 	}
-	if ps := DatabasePush(t, ns, v, retained); ps != nil {
+	if ps := DatabasePush(t, ns, v); ps != nil {
 		objs = append(objs, ps)
 	}
 	return objs
@@ -64,19 +64,17 @@ func TestGolden(t *testing.T) {
 	withCA := vaultConfig()
 	withCA.CABundle = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 	cases := map[string]struct {
-		tenant   *tenancyv1alpha1.Tenant
-		vault    *config.Vault
-		retained bool
+		tenant *tenancyv1alpha1.Tenant
+		vault  *config.Vault
 	}{
 		"items-only":         {tenant: tenant(items(), nil), vault: vaultConfig()},
 		"dedicated-database": {tenant: tenant(nil, &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseDedicated}), vault: vaultConfig()},
 		"shared-database":    {tenant: tenant(items(), &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared}), vault: withCA},
 		"own-vault-path":     {tenant: tenant(&tenancyv1alpha1.SecretsSpec{VaultPath: "legacy/acme", Items: items().Items}, nil), vault: vaultConfig()},
-		"retained":           {tenant: tenant(items(), &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseDedicated}), vault: vaultConfig(), retained: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			golden.Assert(t, name, everything(tc.tenant, tc.vault, tc.retained)...)
+			golden.Assert(t, name, everything(tc.tenant, tc.vault)...)
 		})
 	}
 }
