@@ -88,6 +88,10 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	opConfig := rest.CopyConfig(opUser.Config())
+	// As in production: ctrl.GetConfig turns client-side rate limiting off (QPS -1) and leaves
+	// fairness to the apiserver. A test user's config would otherwise get client-go's 5 requests a
+	// second, which delays events by minutes once a few hundred are queued.
+	opConfig.QPS = -1
 	opConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &recordingTransport{next: rt, rec: writes} })
 	cfg := config.Default()
 	cfg.TrustedNamespaces = []string{"monitoring", "cnpg-system"}
