@@ -87,11 +87,31 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	code := m.Run()
+	if code == 0 {
+		code = leftovers(ctx)
+	}
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "e2e: logs of the operator, ESO and Vault are kept in %s\n", dir)
 		return code, nil
 	}
 	return code, os.RemoveAll(dir)
+}
+
+// leftovers fails the run when a test left a Tenant behind: each test removes what it created, so
+// that no test passes only because another ran before it.
+func leftovers(ctx context.Context) int {
+	list := &tenancyv1alpha1.TenantList{}
+	if err := k8s.List(ctx, list); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: list the Tenants left behind:", err)
+		return 1
+	}
+	if len(list.Items) == 0 {
+		return 0
+	}
+	for _, t := range list.Items {
+		fmt.Fprintf(os.Stderr, "e2e: a test left Tenant %s behind: remove it with t.Cleanup\n", t.Name)
+	}
+	return 1
 }
 
 // ---- helpers ----
