@@ -32,6 +32,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -86,11 +87,31 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	code := m.Run()
+	if code == 0 {
+		code = leftovers(ctx)
+	}
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "e2e: logs of the operator, ESO and Vault are kept in %s\n", dir)
 		return code, nil
 	}
 	return code, os.RemoveAll(dir)
+}
+
+// leftovers fails the run when a test left a Tenant behind: each test removes what it created, so
+// that no test passes only because another ran before it.
+func leftovers(ctx context.Context) int {
+	list := &tenancyv1alpha1.TenantList{}
+	if err := k8s.List(ctx, list); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: list the Tenants left behind:", err)
+		return 1
+	}
+	if len(list.Items) == 0 {
+		return 0
+	}
+	for _, t := range list.Items {
+		fmt.Fprintf(os.Stderr, "e2e: a test left Tenant %s behind: remove it with t.Cleanup\n", t.Name)
+	}
+	return 1
 }
 
 // ---- helpers ----
@@ -118,6 +139,64 @@ func applyTenant(t *testing.T, name, spec string) {
 	t.Helper()
 	kubectl(t, fmt.Sprintf("apiVersion: tenancy.tenantctl.io/v1alpha1\nkind: Tenant\nmetadata:\n  name: %s\nspec:\n%s", name, spec),
 		"apply", "--server-side", "--field-manager=platform-gitops", "-f", "-")
+}
+
+// newTenantName returns a tenant name no other test uses, and deletes that tenant, with its
+// namespace, when the test ends: every test creates the tenants it needs and leaves none behind,
+// so that each passes alone, in any order, and with others.
+func newTenantName(t *testing.T, prefix string) string {
+	t.Helper()
+	name := prefix + "-" + randomValue(t)[:8]
+	t.Cleanup(func() { removeTenant(t, name) })
+	return name
+}
+
+// secretsTenant applies a Tenant whose Secret api-credentials is filled from a value written to its
+// Vault path, waits until the value is in the Secret, and returns the tenant's name and the value.
+func secretsTenant(t *testing.T, prefix, deletion string) (string, string) {
+	t.Helper()
+	name := newTenantName(t, prefix)
+	value := randomValue(t)
+	writeVaultSecret(t, "tenants/"+name+"/api", map[string]string{"token": value})
+	applyTenant(t, name, secretsSpec(deletion))
+	expectCondition(t, name, tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionTrue, "")
+	expectSecret(t, ns(name), "api-credentials", "token", value, wait)
+	return name, value
+}
+
+// removeTenant deletes a Tenant if it is still there and then its namespace, whichever deletion
+// policy it has: a namespace the operator deletes is finalized here (standInForNamespaceController),
+// a retained one is deleted too. Its Vault entries stay; nothing else uses their names.
+func removeTenant(t *testing.T, name string) {
+	t.Helper()
+	ctx := context.Background()
+	tnt := &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := k8s.Delete(ctx, tnt); err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("clean up tenant %s: %v", name, err)
+		return
+	}
+	testenv.Eventually(t, wait, func() error {
+		tenantGone := apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKey{Name: name}, tnt))
+		namespace := &corev1.Namespace{}
+		err := k8s.Get(ctx, client.ObjectKey{Name: ns(name)}, namespace)
+		switch {
+		case apierrors.IsNotFound(err) && tenantGone:
+			return nil
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return err
+		case !namespace.DeletionTimestamp.IsZero(): // deleted by the operator or below: finalize it
+			namespace.Spec.Finalizers = nil
+			if err := k8s.SubResource("finalize").Update(ctx, namespace); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		case tenantGone: // retained
+			if err := k8s.Delete(ctx, namespace); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+		return fmt.Errorf("clean up: tenant %s (gone: %t) or its namespace is still there", name, tenantGone)
+	})
 }
 
 func secretsSpec(deletion string) string {

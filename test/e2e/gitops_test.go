@@ -15,9 +15,13 @@ import (
 // served by the operator with the certificate it issued for itself.
 func TestTenantFromGitBecomesReady(t *testing.T) {
 	sample := filepath.Join(testenv.RepoRoot(), "config", "samples", "tenancy_v1alpha1_tenant_minimal.yaml")
+	t.Cleanup(func() { removeTenant(t, "globex") }) // the sample's name; no other test uses it
 	kubectl(t, "", "apply", "--server-side", "--field-manager=flux", "-f", sample)
 	kubectl(t, "", "wait", "tenant/globex", "--for=condition=Ready", "--timeout=90s")
 
+	t.Cleanup(func() {
+		kubectl(t, "", "delete", "rolebindings.tenancy.tenantctl.io", "dana-viewer", "-n", "tenant-globex", "--ignore-not-found")
+	})
 	kubectl(t, `apiVersion: tenancy.tenantctl.io/v1alpha1
 kind: RoleBinding
 metadata:

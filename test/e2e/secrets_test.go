@@ -22,42 +22,44 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
-// The tests run in this order and share the tenants alpha and bravo; the Vault restart comes last
-// but one, the deletions last.
+// Each test creates the tenants it needs, under names no other test uses, and removes them when it
+// ends (newTenantName): the tests pass alone, in any order, and together.
 
 func TestValueWrittenToVaultReachesTheTenantsSecret(t *testing.T) {
+	name := newTenantName(t, "alpha")
 	value := randomValue(t)
-	writeVaultSecret(t, "tenants/alpha/api", map[string]string{"token": value})
-	applyTenant(t, "alpha", secretsSpec("Retain"))
+	writeVaultSecret(t, "tenants/"+name+"/api", map[string]string{"token": value})
+	applyTenant(t, name, secretsSpec("Retain"))
 
-	kubectl(t, "", "wait", "tenant/alpha", "--for=condition=SecretsReady", "--timeout=90s")
-	expectSecret(t, ns("alpha"), "api-credentials", "token", value, wait)
+	kubectl(t, "", "wait", "tenant/"+name, "--for=condition=SecretsReady", "--timeout=90s")
+	expectSecret(t, ns(name), "api-credentials", "token", value, wait)
 
 	// The operator wrote the tenant's policy and role in Vault, bound to its reader by name and
 	// namespace.
-	role := vault(t, http.StatusOK, http.MethodGet, "auth/kubernetes/role/tenant-alpha", nil)["data"].(map[string]any)
-	if fmt.Sprint(role["bound_service_account_names"]) != "[vault-reader]" || fmt.Sprint(role["bound_service_account_namespaces"]) != "["+ns("alpha")+"]" || role["audience"] != "vault" {
-		t.Errorf("role tenant-alpha: %v", role)
+	role := vault(t, http.StatusOK, http.MethodGet, "auth/kubernetes/role/tenant-"+name, nil)["data"].(map[string]any)
+	if fmt.Sprint(role["bound_service_account_names"]) != "[vault-reader]" || fmt.Sprint(role["bound_service_account_namespaces"]) != "["+ns(name)+"]" || role["audience"] != "vault" {
+		t.Errorf("role tenant-%s: %v", name, role)
 	}
 }
 
 func TestRotatedValueReachesTheSecretWithinTheRefreshInterval(t *testing.T) {
-	expectCondition(t, "alpha", tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionTrue, "")
+	name, _ := secretsTenant(t, "rotate", "Retain")
 	rotated := randomValue(t)
-	writeVaultSecret(t, "tenants/alpha/api", map[string]string{"token": rotated})
+	writeVaultSecret(t, "tenants/"+name+"/api", map[string]string{"token": rotated})
 	// ESO refreshes every refresh interval; allow one interval plus a reconcile's slack.
-	took := expectSecret(t, ns("alpha"), "api-credentials", "token", rotated, refresh+10*time.Second)
+	took := expectSecret(t, ns(name), "api-credentials", "token", rotated, refresh+10*time.Second)
 	t.Logf("rotated value reached the Secret after %s (refresh interval %s)", took.Round(100*time.Millisecond), refresh)
 }
 
 func TestTenantCannotReadAnotherTenantsPath(t *testing.T) {
-	secret := randomValue(t)
-	writeVaultSecret(t, "tenants/bravo/api", map[string]string{"token": secret})
-	applyTenant(t, "bravo", secretsSpec("Retain"))
-	expectSecret(t, ns("bravo"), "api-credentials", "token", secret, wait)
+	alpha, _ := secretsTenant(t, "alpha", "Retain")
+	bravo, _ := secretsTenant(t, "bravo", "Retain")
 
 	// A hand-written ExternalSecret in alpha's namespace, through alpha's store, asking for bravo's
 	// path: Vault denies it and nothing lands in alpha's namespace.
+	t.Cleanup(func() {
+		kubectl(t, "", "delete", "externalsecret", "steal-bravo", "-n", ns(alpha), "--ignore-not-found")
+	})
 	kubectl(t, fmt.Sprintf(`apiVersion: external-secrets.io/v1
 kind: ExternalSecret
 metadata:
@@ -69,11 +71,11 @@ spec:
   target: {name: steal-bravo}
   data:
   - secretKey: token
-    remoteRef: {key: tenants/bravo/api, property: token}
-`, ns("alpha")), "apply", "-f", "-")
+    remoteRef: {key: tenants/%s/api, property: token}
+`, ns(alpha), bravo), "apply", "-f", "-")
 	testenv.Eventually(t, wait, func() error {
 		es := &externalsecrets.ExternalSecret{}
-		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns("alpha"), Name: "steal-bravo"}, es); err != nil {
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns(alpha), Name: "steal-bravo"}, es); err != nil {
 			return err
 		}
 		for _, c := range es.Status.Conditions {
@@ -83,23 +85,29 @@ spec:
 		}
 		return fmt.Errorf("ExternalSecret steal-bravo is not refused yet: %+v", es.Status.Conditions)
 	})
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns("alpha"), Name: "steal-bravo"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns(alpha), Name: "steal-bravo"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("a Secret steal-bravo exists in alpha's namespace (err %v)", err)
 	}
 
 	// The same, straight at Vault: alpha's reader may read alpha's path and nothing of bravo's, and
 	// cannot log in with bravo's role at all.
-	token, code := loginAs(t, ns("alpha"), "vault-reader", "tenant-alpha")
-	if code != http.StatusOK {
-		t.Fatalf("alpha's reader could not log in with its own role: HTTP %d", code)
-	}
-	vaultAs(t, token, http.StatusOK, http.MethodGet, "secret/data/tenants/alpha/api", nil)
-	vaultAs(t, token, http.StatusForbidden, http.MethodGet, "secret/data/tenants/bravo/api", nil)
+	token := mustLogin(t, alpha, "vault-reader", "tenant-"+alpha)
+	vaultAs(t, token, http.StatusOK, http.MethodGet, "secret/data/tenants/"+alpha+"/api", nil)
+	vaultAs(t, token, http.StatusForbidden, http.MethodGet, "secret/data/tenants/"+bravo+"/api", nil)
 	vaultAs(t, token, http.StatusForbidden, http.MethodGet, "secret/metadata/tenants?list=true", nil)
-	if _, code := loginAs(t, ns("alpha"), "vault-reader", "tenant-bravo"); code != http.StatusForbidden {
+	if _, code := loginAs(t, ns(alpha), "vault-reader", "tenant-"+bravo); code != http.StatusForbidden {
 		t.Errorf("alpha's reader logging in with bravo's role: HTTP %d, want 403", code)
 	}
-	kubectl(t, "", "delete", "externalsecret", "steal-bravo", "-n", ns("alpha"))
+}
+
+// mustLogin logs in to Vault as a ServiceAccount of a tenant's namespace with one of its roles.
+func mustLogin(t *testing.T, tenant, serviceAccount, role string) string {
+	t.Helper()
+	token, code := loginAs(t, ns(tenant), serviceAccount, role)
+	if code != http.StatusOK {
+		t.Fatalf("%s of tenant %s could not log in with role %s: HTTP %d", serviceAccount, tenant, role, code)
+	}
+	return token
 }
 
 // standInForCloudNativePG writes the app Secret CloudNativePG generates for a Cluster; no PostgreSQL
@@ -118,21 +126,24 @@ func standInForCloudNativePG(t *testing.T, namespace, password string) {
 }
 
 func TestDatabaseCredentialsAreInVaultAtTheTenantsPathOnly(t *testing.T) {
-	applyTenant(t, "charlie", "  database:\n    mode: Dedicated\n    storage: {size: 1Gi}\n")
+	other, _ := secretsTenant(t, "alpha", "Retain")
+	charlie := newTenantName(t, "charlie")
+	dbPath := "tenants/" + charlie + "/database"
+	applyTenant(t, charlie, "  database:\n    mode: Dedicated\n    storage: {size: 1Gi}\n")
 	testenv.Eventually(t, wait, func() error {
-		return k8s.Get(context.Background(), client.ObjectKey{Name: ns("charlie")}, &corev1.Namespace{})
+		return k8s.Get(context.Background(), client.ObjectKey{Name: ns(charlie)}, &corev1.Namespace{})
 	})
 	password := randomValue(t)
-	standInForCloudNativePG(t, ns("charlie"), password)
+	standInForCloudNativePG(t, ns(charlie), password)
 
-	expectCondition(t, "charlie", tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionTrue, "")
-	data := vault(t, http.StatusOK, http.MethodGet, "secret/data/tenants/charlie/database", nil)["data"].(map[string]any)["data"].(map[string]any)
+	expectCondition(t, charlie, tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionTrue, "")
+	data := vault(t, http.StatusOK, http.MethodGet, "secret/data/"+dbPath, nil)["data"].(map[string]any)["data"].(map[string]any)
 	if data["password"] != password || data["username"] != "app" {
-		t.Fatalf("tenants/charlie/database does not hold the database's credentials (keys %v)", keys(data))
+		t.Fatalf("%s does not hold the database's credentials (keys %v)", dbPath, keys(data))
 	}
 	// Only there: no other entry in the mount holds the password.
 	for _, p := range listAll(t, "") {
-		if p == "tenants/charlie/database" {
+		if p == dbPath {
 			continue
 		}
 		entry := vault(t, http.StatusOK, http.MethodGet, "secret/data/"+p, nil)["data"].(map[string]any)["data"].(map[string]any)
@@ -142,24 +153,21 @@ func TestDatabaseCredentialsAreInVaultAtTheTenantsPathOnly(t *testing.T) {
 			}
 		}
 	}
-	// And only charlie reads it: alpha's reader is denied, charlie's reader is allowed, and
-	// charlie's pusher may write nothing but that one entry.
-	alpha, _ := loginAs(t, ns("alpha"), "vault-reader", "tenant-alpha")
-	vaultAs(t, alpha, http.StatusForbidden, http.MethodGet, "secret/data/tenants/charlie/database", nil)
-	charlie, _ := loginAs(t, ns("charlie"), "vault-reader", "tenant-charlie")
-	vaultAs(t, charlie, http.StatusOK, http.MethodGet, "secret/data/tenants/charlie/database", nil)
-	pusher, code := loginAs(t, ns("charlie"), "vault-pusher", "tenant-charlie-push")
-	if code != http.StatusOK {
-		t.Fatalf("charlie's pusher could not log in: HTTP %d", code)
-	}
-	vaultAs(t, pusher, http.StatusForbidden, http.MethodPost, "secret/data/tenants/charlie/api", map[string]any{"data": map[string]string{"x": "y"}})
-	vaultAs(t, pusher, http.StatusForbidden, http.MethodGet, "secret/data/tenants/alpha/api", nil)
+	// And only charlie reads it: another tenant's reader is denied, charlie's reader is allowed,
+	// and charlie's pusher may write nothing but that one entry.
+	otherReader := mustLogin(t, other, "vault-reader", "tenant-"+other)
+	vaultAs(t, otherReader, http.StatusForbidden, http.MethodGet, "secret/data/"+dbPath, nil)
+	reader := mustLogin(t, charlie, "vault-reader", "tenant-"+charlie)
+	vaultAs(t, reader, http.StatusOK, http.MethodGet, "secret/data/"+dbPath, nil)
+	pusher := mustLogin(t, charlie, "vault-pusher", "tenant-"+charlie+"-push")
+	vaultAs(t, pusher, http.StatusForbidden, http.MethodPost, "secret/data/tenants/"+charlie+"/api", map[string]any{"data": map[string]string{"x": "y"}})
+	vaultAs(t, pusher, http.StatusForbidden, http.MethodGet, "secret/data/tenants/"+other+"/api", nil)
 
 	// A rotation by the database's owner reaches Vault: CloudNativePG's Secret is the one owner of
 	// the password, Vault holds its copy.
 	rotated := randomValue(t)
 	s := &corev1.Secret{}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns("charlie"), Name: database.AppSecretName}, s); err != nil {
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns(charlie), Name: database.AppSecretName}, s); err != nil {
 		t.Fatal(err)
 	}
 	s.Data["password"] = []byte(rotated)
@@ -167,7 +175,7 @@ func TestDatabaseCredentialsAreInVaultAtTheTenantsPathOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 2*time.Minute, func() error { // the PushSecret refreshes every minute
-		got := vault(t, http.StatusOK, http.MethodGet, "secret/data/tenants/charlie/database", nil)["data"].(map[string]any)["data"].(map[string]any)
+		got := vault(t, http.StatusOK, http.MethodGet, "secret/data/"+dbPath, nil)["data"].(map[string]any)["data"].(map[string]any)
 		if got["password"] != rotated {
 			return fmt.Errorf("Vault does not hold the rotated database password yet")
 		}
@@ -213,32 +221,47 @@ func listAll(t *testing.T, dir string) []string {
 }
 
 func TestPolicyAndRoleDeletedOutOfBandAreRecreated(t *testing.T) {
-	vault(t, http.StatusNoContent, http.MethodDelete, "sys/policies/acl/tenant-alpha", nil)
-	vault(t, http.StatusNoContent, http.MethodDelete, "auth/kubernetes/role/tenant-alpha", nil)
+	name, _ := secretsTenant(t, "alpha", "Retain")
+	policy, role := "sys/policies/acl/tenant-"+name, "auth/kubernetes/role/tenant-"+name
+	vault(t, http.StatusNoContent, http.MethodDelete, policy, nil)
+	vault(t, http.StatusNoContent, http.MethodDelete, role, nil)
 	testenv.Eventually(t, wait, func() error { // within the operator's vault.resyncInterval (5s here)
-		if code := vaultStatus(t, "sys/policies/acl/tenant-alpha"); code != http.StatusOK {
-			return fmt.Errorf("policy tenant-alpha: HTTP %d", code)
+		if code := vaultStatus(t, policy); code != http.StatusOK {
+			return fmt.Errorf("%s: HTTP %d", policy, code)
 		}
-		if code := vaultStatus(t, "auth/kubernetes/role/tenant-alpha"); code != http.StatusOK {
-			return fmt.Errorf("role tenant-alpha: HTTP %d", code)
+		if code := vaultStatus(t, role); code != http.StatusOK {
+			return fmt.Errorf("%s: HTTP %d", role, code)
 		}
 		return nil
 	})
 }
 
 func TestVaultRestartIsRecoveredWithoutTouchingTheOperator(t *testing.T) {
+	alpha, _ := secretsTenant(t, "alpha", "Retain")
+	bravo, _ := secretsTenant(t, "bravo", "Retain")
 	pid := stack.Operator.Pid()
 	if err := stack.Vault.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	c := expectCondition(t, "alpha", tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionFalse, "VaultUnavailable")
+	restarted := false
+	t.Cleanup(func() { // the tests after this one need Vault, even if this one failed half-way
+		if restarted {
+			return
+		}
+		if err := stack.Vault.Start(); err != nil {
+			t.Error(err)
+		} else if err := stack.BootstrapVault(context.Background()); err != nil {
+			t.Error(err)
+		}
+	})
+	c := expectCondition(t, alpha, tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionFalse, "VaultUnavailable")
 	t.Logf("with Vault down: SecretsReady=False %s: %s", c.Reason, c.Message)
 
 	// The rest of the tenant keeps reconciling: a quota change is applied while Vault is down.
-	kubectl(t, "", "patch", "tenant", "alpha", "--type=merge", "-p", `{"spec":{"quota":{"hard":{"pods":"7"}}}}`)
+	kubectl(t, "", "patch", "tenant", alpha, "--type=merge", "-p", `{"spec":{"quota":{"hard":{"pods":"7"}}}}`)
 	testenv.Eventually(t, wait, func() error {
 		list := &corev1.ResourceQuotaList{}
-		if err := k8s.List(context.Background(), list, client.InNamespace(ns("alpha"))); err != nil {
+		if err := k8s.List(context.Background(), list, client.InNamespace(ns(alpha))); err != nil {
 			return err
 		}
 		for _, q := range list.Items {
@@ -246,7 +269,7 @@ func TestVaultRestartIsRecoveredWithoutTouchingTheOperator(t *testing.T) {
 				return nil
 			}
 		}
-		return fmt.Errorf("the quota change has not reached namespace %s", ns("alpha"))
+		return fmt.Errorf("the quota change has not reached namespace %s", ns(alpha))
 	})
 
 	// Vault comes back. A dev server keeps nothing across a restart, as a rebuilt Vault would not:
@@ -255,16 +278,17 @@ func TestVaultRestartIsRecoveredWithoutTouchingTheOperator(t *testing.T) {
 	if err := stack.Vault.Start(); err != nil {
 		t.Fatal(err)
 	}
+	restarted = true
 	if err := stack.BootstrapVault(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	value := randomValue(t)
-	writeVaultSecret(t, "tenants/alpha/api", map[string]string{"token": value})
-	expectCondition(t, "alpha", tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionTrue, "")
-	expectSecret(t, ns("alpha"), "api-credentials", "token", value, wait)
-	// alpha was just reconciled; the others are recreated by their next pass (vault.resyncInterval
-	// is 5 s here), not necessarily by now: wait for each rather than racing the operator.
-	for _, tenant := range []string{"alpha", "bravo", "charlie"} {
+	writeVaultSecret(t, "tenants/"+alpha+"/api", map[string]string{"token": value})
+	expectCondition(t, alpha, tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionTrue, "")
+	expectSecret(t, ns(alpha), "api-credentials", "token", value, wait)
+	// alpha was just reconciled; bravo is recreated by its next pass (vault.resyncInterval is 5 s
+	// here), not necessarily by now: wait for each rather than racing the operator.
+	for _, tenant := range []string{alpha, bravo} {
 		testenv.Eventually(t, wait, func() error {
 			if code := vaultStatus(t, "sys/policies/acl/tenant-"+tenant); code != http.StatusOK {
 				return fmt.Errorf("policy tenant-%s after the restart: HTTP %d", tenant, code)
@@ -278,42 +302,41 @@ func TestVaultRestartIsRecoveredWithoutTouchingTheOperator(t *testing.T) {
 }
 
 func TestDeletePolicyRemovesVaultPolicyAndRole(t *testing.T) {
-	writeVaultSecret(t, "tenants/delta/api", map[string]string{"token": randomValue(t)})
-	applyTenant(t, "delta", secretsSpec("Delete"))
-	expectCondition(t, "delta", tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionTrue, "")
-	kubectl(t, "", "delete", "tenant", "delta", "--wait=false")
-	standInForNamespaceController(t, ns("delta"))
+	name, _ := secretsTenant(t, "delta", "Delete")
+	kubectl(t, "", "delete", "tenant", name, "--wait=false")
+	standInForNamespaceController(t, ns(name))
 	testenv.Eventually(t, wait, func() error {
-		if err := k8s.Get(context.Background(), client.ObjectKey{Name: "delta"}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("tenant delta is still there (%v)", err)
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("tenant %s is still there (%v)", name, err)
 		}
 		return nil
 	})
-	for _, p := range []string{"sys/policies/acl/tenant-delta", "auth/kubernetes/role/tenant-delta"} {
+	for _, p := range []string{"sys/policies/acl/tenant-" + name, "auth/kubernetes/role/tenant-" + name} {
 		if code := vaultStatus(t, p); code != http.StatusNotFound {
 			t.Errorf("%s after Delete: HTTP %d, want 404", p, code)
 		}
 	}
 	// The data stays: the spec did not ask for purgeOnDelete.
-	if code := vaultStatus(t, "secret/data/tenants/delta/api"); code != http.StatusOK {
-		t.Errorf("tenants/delta/api after Delete without purgeOnDelete: HTTP %d, want 200", code)
+	if code := vaultStatus(t, "secret/data/tenants/"+name+"/api"); code != http.StatusOK {
+		t.Errorf("tenants/%s/api after Delete without purgeOnDelete: HTTP %d, want 200", name, code)
 	}
 }
 
 func TestRetainPolicyKeepsVaultPolicyAndRole(t *testing.T) {
-	kubectl(t, "", "delete", "tenant", "bravo", "--wait=false")
+	name, _ := secretsTenant(t, "bravo", "Retain")
+	kubectl(t, "", "delete", "tenant", name, "--wait=false")
 	testenv.Eventually(t, wait, func() error {
-		if err := k8s.Get(context.Background(), client.ObjectKey{Name: "bravo"}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("tenant bravo is still there (%v)", err)
+		if err := k8s.Get(context.Background(), client.ObjectKey{Name: name}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("tenant %s is still there (%v)", name, err)
 		}
 		return nil
 	})
-	for _, p := range []string{"sys/policies/acl/tenant-bravo", "auth/kubernetes/role/tenant-bravo"} {
+	for _, p := range []string{"sys/policies/acl/tenant-" + name, "auth/kubernetes/role/tenant-" + name} {
 		if code := vaultStatus(t, p); code != http.StatusOK {
 			t.Errorf("%s after Retain: HTTP %d, want 200", p, code)
 		}
 	}
-	if err := k8s.Get(context.Background(), client.ObjectKey{Name: ns("bravo")}, &corev1.Namespace{}); err != nil {
+	if err := k8s.Get(context.Background(), client.ObjectKey{Name: ns(name)}, &corev1.Namespace{}); err != nil {
 		t.Errorf("the retained namespace: %v", err)
 	}
 }
