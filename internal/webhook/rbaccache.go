@@ -62,14 +62,20 @@ func NewRBACCache(cfg *rest.Config, scheme *runtime.Scheme) (*RBACCache, error) 
 // NeedLeaderElection is false: every replica answers admission requests.
 func (*RBACCache) NeedLeaderElection() bool { return false }
 
-// Start runs the informers until ctx ends, and marks the cache synced once each has listed.
+// Start runs the informers until ctx ends, and marks the cache synced once each has listed. A cache
+// that fails to start returns its error at once, so the manager stops rather than serve unsynced.
 func (c *RBACCache) Start(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- c.cache.Start(ctx) }()
-	if c.cache.WaitForCacheSync(ctx) {
-		c.synced.Store(true)
+	synced := make(chan bool, 1)
+	go func() { synced <- c.cache.WaitForCacheSync(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case ok := <-synced:
+		c.synced.Store(ok)
+		return <-done
 	}
-	return <-done
 }
 
 // Synced is a readiness check: a replica is not ready to serve admission before its RBAC is known.
