@@ -110,8 +110,20 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 				return nil, err
 			}
 		}
+		// The escalation check reads RBAC from a cache of its own (the manager's holds only labelled
+		// objects), run in every replica; a replica is ready once it has synced.
+		rbac, err := webhooks.NewRBACCache(restConfig, mgr.GetScheme())
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(rbac); err != nil {
+			return nil, fmt.Errorf("add RBAC cache: %w", err)
+		}
+		if err := mgr.AddReadyzCheck("rbac-cache", rbac.Synced); err != nil {
+			return nil, fmt.Errorf("add RBAC cache readiness check: %w", err)
+		}
 		mgr.GetWebhookServer().Register(webhooks.RoleBindingPath, &webhook.Admission{Handler: &webhooks.RoleBindingValidator{
-			Reader: mgr.GetAPIReader(), Client: mgr.GetClient(), Config: o.Config,
+			Reader: mgr.GetAPIReader(), RBAC: rbac, Client: mgr.GetClient(), Config: o.Config,
 		}})
 	}
 	workers := o.MaxConcurrentTenants

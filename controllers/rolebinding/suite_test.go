@@ -12,7 +12,9 @@ package rolebinding_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +35,8 @@ const wait = 30 * time.Second
 var (
 	env   *testenv.Environment
 	admin client.Client
+	// operatorRequests are the requests the operator sent to the apiserver.
+	operatorRequests = &requestLog{}
 )
 
 func TestMain(m *testing.M) {
@@ -72,6 +76,10 @@ func run(m *testing.M) (int, error) {
 	hooks := env.WebhookInstallOptions
 	opConfig := opUser.Config()
 	opConfig.QPS, opConfig.Burst = 20, 30 // what ctrl.GetConfig gives the binary
+	// The manager, its webhook and the webhook's RBAC cache all use this config.
+	opConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+		return &recordingTransport{next: rt, log: operatorRequests}
+	})
 	mgr, err := controllers.New(opConfig, controllers.Options{
 		MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 2, Config: cfg,
 		Webhooks: true, WebhookHost: hooks.LocalServingHost, WebhookPort: hooks.LocalServingPort, WebhookCertDir: hooks.LocalServingCertDir,
@@ -149,4 +157,39 @@ func as(t *testing.T, user string, groups ...string) client.Client {
 
 func ns(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+// requestLog records requests as "METHOD path?query".
+type requestLog struct {
+	mu       sync.Mutex
+	requests []string
+}
+
+func (l *requestLog) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.requests)
+}
+
+// since are the requests recorded after mark.
+func (l *requestLog) since(mark int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.requests[mark:]...)
+}
+
+type recordingTransport struct {
+	next http.RoundTripper
+	log  *requestLog
+}
+
+func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	line := req.Method + " " + req.URL.Path
+	if req.URL.RawQuery != "" {
+		line += "?" + req.URL.RawQuery
+	}
+	t.log.mu.Lock()
+	t.log.requests = append(t.log.requests, line)
+	t.log.mu.Unlock()
+	return t.next.RoundTrip(req)
 }

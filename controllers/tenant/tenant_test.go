@@ -730,10 +730,36 @@ func TestUnknownSSORoleIsReportedNotRetried(t *testing.T) {
 		t.Errorf("message = %q", msg)
 	}
 	// Isolation is in force even though access is not granted.
-	waitForCondition(t, "badrole", tenancyv1alpha1.ConditionIsolationReady, metav1.ConditionTrue, tenancyv1alpha1.ReasonReady)
+	tnt := waitForCondition(t, "badrole", tenancyv1alpha1.ConditionIsolationReady, metav1.ConditionTrue, tenancyv1alpha1.ReasonReady)
 	if err := admin.Get(context.Background(), client.ObjectKey{Namespace: "tenant-badrole", Name: "tenant-sso-superuser"}, &rbacv1.RoleBinding{}); !apierrors.IsNotFound(err) {
 		t.Errorf("a binding was made for a role the operator does not allow: %v", err)
 	}
+
+	// Not retried: the pass that found the spec invalid returned without an error or a requeue, so
+	// nothing runs again until something changes. A retry is a Tenant reconcile that ends in error
+	// or a requeue (controller-runtime's reconcile_total by result; the count is the controller's,
+	// and no other Tenant of the suite is failing meanwhile); a pass that rewrites status or
+	// children shows as a write. A controller that returned the error would retry within
+	// milliseconds, then back off exponentially: a few seconds see several retries.
+	retries := tenantRetries(t)
+	mark := writes.mark()
+	testenv.Consistently(t, 3*time.Second, func() error {
+		if n := tenantRetries(t) - retries; n > 0 {
+			return fmt.Errorf("the Tenant controller retried %v times with nothing changed", n)
+		}
+		if w := writes.since(mark, "tenant-badrole", "/tenants/badrole", "tenantctl:tenant:badrole"); len(w) > 0 {
+			return fmt.Errorf("%d writes with nothing changed:\n%s", len(w), strings.Join(w, "\n"))
+		}
+		return nil
+	})
+
+	// A change is acted on: with an allowed role the access is granted.
+	patch := client.MergeFrom(tnt.DeepCopy())
+	tnt.Spec.SSO.Groups[0].Role = "viewer"
+	if err := admin.Patch(context.Background(), tnt, patch); err != nil {
+		t.Fatal(err)
+	}
+	waitForCondition(t, "badrole", tenancyv1alpha1.ConditionRBACReady, metav1.ConditionTrue, "")
 }
 
 func cnpgCluster(namespace string) client.Object {
@@ -741,4 +767,35 @@ func cnpgCluster(namespace string) client.Object {
 	c.Spec.Instances = 1
 	c.Spec.StorageConfiguration.Size = "1Gi"
 	return c
+}
+
+// tenantRetries counts the Tenant controller's reconciles that ended in an error or a requeue: the
+// passes that schedule another one themselves, as opposed to those a watch event started.
+func tenantRetries(t *testing.T) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			controller, result := "", ""
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "controller":
+					controller = l.GetValue()
+				case "result":
+					result = l.GetValue()
+				}
+			}
+			if controller == "tenant" && result != "success" {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
 }

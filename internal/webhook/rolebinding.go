@@ -34,15 +34,17 @@ const RoleBindingPath = "/validate-tenancy-tenantctl-io-v1alpha1-rolebinding"
 // +kubebuilder:webhook:path=/validate-tenancy-tenantctl-io-v1alpha1-rolebinding,mutating=false,failurePolicy=fail,sideEffects=None,groups=tenancy.tenantctl.io,resources=rolebindings,verbs=create;update,versions=v1alpha1,name=rolebindings.tenancy.tenantctl.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
-// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles;roles;rolebindings;clusterrolebindings,verbs=get;list
 
 // RoleBindingValidator admits a tenancy RoleBinding only when it is in a tenant namespace, names an
 // allowed tenant role, binds only identities the tenant may bind, expires in the future and within
 // the configured maximum, and grants nothing the requester does not already hold there (or may
 // bind), the rule kube-apiserver applies to a native RoleBinding.
 type RoleBindingValidator struct {
-	// Reader reads uncached: namespaces, Tenants and ClusterRoles at admission time.
+	// Reader reads uncached: the request's namespace and its Tenant, two reads by name.
 	Reader client.Reader
+	// RBAC holds the cluster's Roles, ClusterRoles and their bindings; until it has synced, a grant
+	// that needs them is answered with ErrRBACNotSynced.
+	RBAC *RBACCache
 	// Client creates SubjectAccessReviews.
 	Client client.Client
 	Config config.Config
@@ -52,8 +54,14 @@ type RoleBindingValidator struct {
 
 var _ admission.Handler = &RoleBindingValidator{}
 
+// decisionTimeout bounds one decision a little inside the webhook's timeoutSeconds (5), so a slow
+// apiserver gets the webhook's own error rather than a bare timeout.
+const decisionTimeout = 4 * time.Second
+
 // Handle decides one admission request.
 func (v *RoleBindingValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	ctx, cancel := context.WithTimeout(ctx, decisionTimeout)
+	defer cancel()
 	rb := &tenancyv1alpha1.RoleBinding{}
 	if err := json.Unmarshal(req.Object.Raw, rb); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
@@ -197,11 +205,15 @@ func (v *RoleBindingValidator) escalation(ctx context.Context, namespace, cluste
 	if err != nil || allowed {
 		return nil, err
 	}
+	rbac, err := v.RBAC.reader()
+	if err != nil {
+		return nil, err
+	}
 	role := &rbacv1.ClusterRole{}
-	if err := v.Reader.Get(ctx, client.ObjectKey{Name: clusterRole}, role); err != nil {
+	if err := rbac.Get(ctx, client.ObjectKey{Name: clusterRole}, role); err != nil {
 		return nil, fmt.Errorf("read ClusterRole %s: %w", clusterRole, err)
 	}
-	held, err := v.rulesFor(ctx, user, namespace)
+	held, err := rulesFor(ctx, rbac, user, namespace)
 	if err != nil {
 		return nil, err
 	}
@@ -227,16 +239,17 @@ func (v *RoleBindingValidator) review(ctx context.Context, user authenticationv1
 }
 
 // rulesFor are the RBAC rules user holds in namespace: from every ClusterRoleBinding, and every
-// RoleBinding in namespace, that names the user, one of its groups, or its ServiceAccount.
-func (v *RoleBindingValidator) rulesFor(ctx context.Context, user authenticationv1.UserInfo, namespace string) ([]rbacv1.PolicyRule, error) {
+// RoleBinding in namespace, that names the user, one of its groups, or its ServiceAccount. rbac is
+// the RBAC cache: the lists are not copied (nothing here writes to them).
+func rulesFor(ctx context.Context, rbac client.Reader, user authenticationv1.UserInfo, namespace string) ([]rbacv1.PolicyRule, error) {
 	var rules []rbacv1.PolicyRule
 	crbs := &rbacv1.ClusterRoleBindingList{}
-	if err := v.Reader.List(ctx, crbs); err != nil {
+	if err := rbac.List(ctx, crbs, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list ClusterRoleBindings: %w", err)
 	}
 	for _, b := range crbs.Items {
 		if appliesTo(user, b.Subjects, "") {
-			r, err := v.roleRules(ctx, b.RoleRef, "")
+			r, err := roleRules(ctx, rbac, b.RoleRef, "")
 			if err != nil {
 				return nil, err
 			}
@@ -244,12 +257,12 @@ func (v *RoleBindingValidator) rulesFor(ctx context.Context, user authentication
 		}
 	}
 	rbs := &rbacv1.RoleBindingList{}
-	if err := v.Reader.List(ctx, rbs, client.InNamespace(namespace)); err != nil {
+	if err := rbac.List(ctx, rbs, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list RoleBindings in %s: %w", namespace, err)
 	}
 	for _, b := range rbs.Items {
 		if appliesTo(user, b.Subjects, namespace) {
-			r, err := v.roleRules(ctx, b.RoleRef, namespace)
+			r, err := roleRules(ctx, rbac, b.RoleRef, namespace)
 			if err != nil {
 				return nil, err
 			}
@@ -260,17 +273,17 @@ func (v *RoleBindingValidator) rulesFor(ctx context.Context, user authentication
 }
 
 // roleRules are the rules of a binding's role; a missing role grants nothing, as in the apiserver.
-func (v *RoleBindingValidator) roleRules(ctx context.Context, ref rbacv1.RoleRef, namespace string) ([]rbacv1.PolicyRule, error) {
+func roleRules(ctx context.Context, rbac client.Reader, ref rbacv1.RoleRef, namespace string) ([]rbacv1.PolicyRule, error) {
 	switch ref.Kind {
 	case "ClusterRole":
 		r := &rbacv1.ClusterRole{}
-		if err := v.Reader.Get(ctx, client.ObjectKey{Name: ref.Name}, r); err != nil {
+		if err := rbac.Get(ctx, client.ObjectKey{Name: ref.Name}, r); err != nil {
 			return nil, client.IgnoreNotFound(err)
 		}
 		return r.Rules, nil
 	case "Role":
 		r := &rbacv1.Role{}
-		if err := v.Reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, r); err != nil {
+		if err := rbac.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, r); err != nil {
 			return nil, client.IgnoreNotFound(err)
 		}
 		return r.Rules, nil
