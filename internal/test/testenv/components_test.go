@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -27,5 +28,17 @@ func TestMissingComponentFailsNamingTheMakeTarget(t *testing.T) {
 	}
 	if len(entries) != 0 {
 		t.Errorf("asking for missing components wrote %d entries to the cache; a test must never build", len(entries))
+	}
+}
+
+// RepoRoot is the module's root wherever this package sits: the suites find config/, charts/ and
+// hack/ through it.
+func TestRepoRootHoldsTheModule(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(RepoRoot(), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(data), "module github.com/tenantctl/tenant-operator\n") {
+		t.Errorf("RepoRoot() = %s holds another module's go.mod", RepoRoot())
 	}
 }

@@ -49,10 +49,18 @@ var esoCRDs = []string{
 	"external-secrets.io_pushsecrets.yaml",
 }
 
-// RepoRoot is the root of this repository (the directory holding go.mod).
+// RepoRoot is the root of this repository (the directory holding go.mod): the nearest directory
+// above this file that holds one, so moving this package does not silently point it elsewhere.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if dir == filepath.Dir(dir) {
+			panic("testenv: no go.mod above " + file)
+		}
+	}
 }
 
 // Assets returns the directory holding kube-apiserver, etcd and kubectl: KUBEBUILDER_ASSETS, or
