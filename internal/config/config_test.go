@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,9 +10,9 @@ import (
 
 func TestLoad(t *testing.T) {
 	cases := map[string]struct {
-		file    string // contents of the configuration file; "" means no file
-		wantErr string // fragment of the expected error; "" means the file is valid
-		check   func(t *testing.T, c Config)
+		file     string   // contents of the configuration file; "" means no file
+		wantErrs []string // fragments the error must hold, each; none means the file is valid
+		check    func(t *testing.T, c Config)
 	}{
 		"no file gives the defaults": {
 			check: func(t *testing.T, c Config) {
@@ -29,37 +30,46 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		"a misspelt field is an error, not a silent default": {
-			file:    "namespacePrefx: cust-\n",
-			wantErr: `unknown field "namespacePrefx"`,
+			file:     "namespacePrefx: cust-\n",
+			wantErrs: []string{`unknown field "namespacePrefx"`},
 		},
 		"a prefix too long for the longest tenant name": {
-			file:    "namespacePrefix: " + strings.Repeat("p", 24) + "\n",
-			wantErr: "at most 23 characters",
+			file:     "namespacePrefix: " + strings.Repeat("p", 24) + "\n",
+			wantErrs: []string{"at most 23 characters"},
 		},
 		"a prefix that is not a DNS label start": {
-			file:    "namespacePrefix: Tenant_\n",
-			wantErr: "namespacePrefix",
+			file:     "namespacePrefix: Tenant_\n",
+			wantErrs: []string{"namespacePrefix"},
 		},
 		"a Vault gets its defaults": {
 			file: "vault:\n  address: https://vault.example:8200\n  auth: {method: kubernetes, role: tenant-operator}\n",
 			check: func(t *testing.T, c Config) {
 				v := c.Vault
-				if v.KVMount != "secret" || v.PathPrefix != "tenants" || v.Audience != "vault" || v.ResyncInterval != "5m" || v.TokenTTL != "15m" {
+				if v.KVMount != "secret" || v.PathPrefix != "tenants" || v.Audience != "vault" || fmt.Sprint(v.ResyncInterval) != "5m" || fmt.Sprint(v.TokenTTL) != "15m" {
 					t.Errorf("unexpected Vault defaults: %+v", v)
 				}
 			},
 		},
 		"a Vault resync interval that is not a duration": {
-			file:    "vault:\n  address: https://vault.example:8200\n  resyncInterval: often\n  auth: {method: kubernetes, role: tenant-operator}\n",
-			wantErr: `vault.resyncInterval "often"`,
+			file:     "vault:\n  address: https://vault.example:8200\n  resyncInterval: often\n  auth: {method: kubernetes, role: tenant-operator}\n",
+			wantErrs: []string{`vault.resyncInterval "often"`},
+		},
+		"every duration that is not one is refused, each by its field": {
+			file: "maxGrantDuration: soon\nvault:\n  address: https://vault.example:8200\n  tokenTTL: 0s\n  resyncInterval: 5\n" +
+				"  auth: {method: kubernetes, role: tenant-operator}\n",
+			wantErrs: []string{`maxGrantDuration "soon"`, `vault.tokenTTL "0s"`, `vault.resyncInterval "5"`},
+		},
+		"a negative grant duration": {
+			file:     "maxGrantDuration: -1h\n",
+			wantErrs: []string{`maxGrantDuration "-1h"`},
 		},
 		"a Vault token method without its Secret": {
-			file:    "vault:\n  address: https://vault.example:8200\n  auth: {method: token}\n",
-			wantErr: "vault.auth.tokenSecret",
+			file:     "vault:\n  address: https://vault.example:8200\n  auth: {method: token}\n",
+			wantErrs: []string{"vault.auth.tokenSecret"},
 		},
 		"a tenant role bound to cluster-admin": {
-			file:    "roles:\n  admin: cluster-admin\n",
-			wantErr: "roles.admin",
+			file:     "roles:\n  admin: cluster-admin\n",
+			wantErrs: []string{"roles.admin"},
 		},
 	}
 	for name, tc := range cases {
@@ -72,9 +82,11 @@ func TestLoad(t *testing.T) {
 				}
 			}
 			c, err := Load(path)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("want an error containing %q, got %v", tc.wantErr, err)
+			if len(tc.wantErrs) > 0 {
+				for _, want := range tc.wantErrs {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("want an error containing %q, got %v", want, err)
+					}
 				}
 				return
 			}

@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	vaultapi "github.com/hashicorp/vault/api"
 	corev1 "k8s.io/api/core/v1"
@@ -151,8 +150,8 @@ func (c *Client) EnsureRole(ctx context.Context, r secrets.Role) (bool, error) {
 	return changed, nil
 }
 
-// roleMatches compares the parameters we set with what Vault returns (lists as strings, durations
-// as seconds).
+// roleMatches compares the parameters we set with what Vault returns (lists as strings, numbers as
+// json.Number).
 func roleMatches(current, desired map[string]any) bool {
 	for k, want := range desired {
 		got, ok := current[k]
@@ -165,11 +164,7 @@ func roleMatches(current, desired map[string]any) bool {
 				return false
 			}
 		case string:
-			if strings.HasSuffix(k, "_ttl") {
-				if fmt.Sprint(got) != fmt.Sprint(seconds(w)) {
-					return false
-				}
-			} else if fmt.Sprint(got) != w {
+			if fmt.Sprint(got) != w {
 				return false
 			}
 		default:
@@ -276,13 +271,4 @@ func describe(err error) string {
 		msg = msg[i+2:]
 	}
 	return msg
-}
-
-// seconds converts a Go duration string ("15m") to the seconds Vault reports; 0 when unparsable.
-func seconds(d string) int64 {
-	dur, err := time.ParseDuration(d)
-	if err != nil {
-		return 0
-	}
-	return int64(dur.Seconds())
 }
