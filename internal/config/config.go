@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -17,7 +18,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Config is the operator configuration.
+// Config is the operator configuration. A field a file leaves out keeps its default; a map or list
+// a file gives replaces the default one whole (a platform lists every role or quota key it wants).
 type Config struct {
 	// NamespacePrefix is put before the tenant name to name its namespace when the Tenant does not
 	// name one. At most 23 characters, so "<prefix><tenant>" stays a DNS label.
@@ -34,7 +36,8 @@ type Config struct {
 	DefaultLimits Limits `json:"defaultLimits,omitempty"`
 
 	// Roles are the tenant roles that may be granted, each mapped to the ClusterRole it binds.
-	// The defaults are admin, developer and viewer; a platform may add its own.
+	// The defaults are admin, developer and viewer; a file that sets roles lists every role it
+	// allows.
 	Roles map[string]string `json:"roles,omitempty"`
 	// MaxGrantDuration, when set, is the longest a rolebindings.tenancy.tenantctl.io grant may
 	// last: expiresAt becomes required and at most this far ahead (for example "720h").
@@ -260,17 +263,45 @@ func Load(path string) (Config, error) {
 }
 
 // Parse reads a configuration document over the defaults, strictly (an unknown field is an
-// error), and validates it.
+// error), and validates it. A map the document gives replaces the default map whole.
 func Parse(data []byte) (Config, error) {
 	cfg := Default()
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
 		return Config{}, fmt.Errorf("parse: %w", err)
 	}
+	// Decoding over the defaults merges a map into the default map, so a platform could never drop
+	// a default role or quota key. The same document decoded alone holds exactly the maps it gives.
+	// (Lists need no such step: decoding a list replaces it.)
+	var given Config
+	if err := yaml.Unmarshal(data, &given); err != nil {
+		return Config{}, fmt.Errorf("parse: %w", err)
+	}
+	replaceMaps(reflect.ValueOf(&cfg).Elem(), reflect.ValueOf(given))
 	cfg.defaultVault()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// replaceMaps sets into dst every map that src holds, wherever it is in the struct.
+func replaceMaps(dst, src reflect.Value) {
+	switch src.Kind() {
+	case reflect.Map:
+		if !src.IsNil() {
+			dst.Set(src)
+		}
+	case reflect.Pointer:
+		if !src.IsNil() && !dst.IsNil() {
+			replaceMaps(dst.Elem(), src.Elem())
+		}
+	case reflect.Struct:
+		for i := range src.NumField() {
+			if src.Type().Field(i).IsExported() {
+				replaceMaps(dst.Field(i), src.Field(i))
+			}
+		}
+	}
 }
 
 // Validate reports every problem with the configuration.

@@ -4,8 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 func TestLoad(t *testing.T) {
@@ -63,6 +67,62 @@ func TestLoad(t *testing.T) {
 			file:     "maxGrantDuration: -1h\n",
 			wantErrs: []string{`maxGrantDuration "-1h"`},
 		},
+		"roles a file gives replace the default roles": {
+			file: "roles: {viewer: tenant-viewer}\n",
+			check: func(t *testing.T, c Config) {
+				if want := map[string]string{"viewer": "tenant-viewer"}; !reflect.DeepEqual(c.Roles, want) {
+					t.Errorf("roles: %v, want exactly %v", c.Roles, want)
+				}
+			},
+		},
+		"no roles at all": {
+			file:     "roles: {}\n",
+			wantErrs: []string{"roles must allow at least one tenant role"},
+		},
+		"a default quota a file gives replaces the default quota": {
+			file: "defaultQuota: {pods: \"10\"}\n",
+			check: func(t *testing.T, c Config) {
+				want := corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}
+				if !equalResources(c.DefaultQuota, want) {
+					t.Errorf("defaultQuota: %v, want exactly %v", c.DefaultQuota, want)
+				}
+			},
+		},
+		"default limits a file gives replace the defaults they name, and only those": {
+			file: "defaultLimits:\n  default: {cpu: \"1\"}\n",
+			check: func(t *testing.T, c Config) {
+				want := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}
+				if !equalResources(c.DefaultLimits.Default, want) {
+					t.Errorf("defaultLimits.default: %v, want exactly %v", c.DefaultLimits.Default, want)
+				}
+				if d := Default(); !equalResources(c.DefaultLimits.DefaultRequest, d.DefaultLimits.DefaultRequest) {
+					t.Errorf("defaultLimits.defaultRequest, left out: %v, want the default %v", c.DefaultLimits.DefaultRequest, d.DefaultLimits.DefaultRequest)
+				}
+			},
+		},
+		"a list a file gives replaces the default list": {
+			file: "database: {allowedParameters: [work_mem]}\n",
+			check: func(t *testing.T, c Config) {
+				if !reflect.DeepEqual(c.Database.AllowedParameters, []string{"work_mem"}) {
+					t.Errorf("database.allowedParameters: %v, want exactly [work_mem]", c.Database.AllowedParameters)
+				}
+				if c.Database.ImageRepository != Default().Database.ImageRepository {
+					t.Errorf("database.imageRepository, left out: %q, want the default", c.Database.ImageRepository)
+				}
+			},
+		},
+		"fields a file leaves out keep their defaults": {
+			file: "namespacePrefix: cust-\n",
+			check: func(t *testing.T, c Config) {
+				d := Default()
+				if !reflect.DeepEqual(c.Roles, d.Roles) || !equalResources(c.DefaultQuota, d.DefaultQuota) ||
+					!equalResources(c.DefaultLimits.Default, d.DefaultLimits.Default) ||
+					!equalResources(c.DefaultLimits.DefaultRequest, d.DefaultLimits.DefaultRequest) ||
+					!reflect.DeepEqual(c.Database, d.Database) || c.MaxGrantDuration != d.MaxGrantDuration {
+					t.Errorf("configuration: %+v\nwant the defaults but for namespacePrefix: %+v", c, d)
+				}
+			},
+		},
 		"a Vault token method without its Secret": {
 			file:     "vault:\n  address: https://vault.example:8200\n  auth: {method: token}\n",
 			wantErrs: []string{"vault.auth.tokenSecret"},
@@ -96,4 +156,17 @@ func TestLoad(t *testing.T) {
 			tc.check(t, c)
 		})
 	}
+}
+
+// equalResources compares quantities by value ("1" and "1000m" are equal).
+func equalResources(a, b corev1.ResourceList) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, qa := range a {
+		if qb, ok := b[name]; !ok || qa.Cmp(qb) != 0 {
+			return false
+		}
+	}
+	return true
 }
