@@ -42,7 +42,8 @@ type Client struct {
 	loggingIn chan struct{}
 }
 
-// ErrUnavailable wraps every failure to reach a usable Vault (down, sealed, refusing the login).
+// ErrUnavailable wraps every failure to reach a usable Vault (down, sealed, refusing the login, or
+// not answering before the caller's context ended; then the context's error is wrapped too).
 var ErrUnavailable = errors.New("vault unavailable")
 
 // New returns a client for the configured Vault. It does not contact Vault.
@@ -64,8 +65,17 @@ func New(cfg config.Vault, reader client.Reader) (*Client, error) {
 }
 
 // do runs fn with a logged-in client, logging in again once if Vault refuses the current token.
-// fn must bound every request with ctx.
+// fn must bound every request with ctx. When ctx ends first, the error says so and wraps ctx's
+// error: the caller gave up waiting, Vault refused nothing.
 func (c *Client) do(ctx context.Context, fn func(*vaultapi.Client) error) error {
+	err := c.call(ctx, fn)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: gave up waiting: %w", ErrUnavailable, ctx.Err())
+	}
+	return err
+}
+
+func (c *Client) call(ctx context.Context, fn func(*vaultapi.Client) error) error {
 	api, err := c.loggedIn(ctx, nil)
 	if err != nil {
 		return err
