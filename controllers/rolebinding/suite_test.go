@@ -72,7 +72,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	cfg := config.Default()
-	cfg.MaxGrantDuration = "720h"
+	cfg.MaxGrantDuration = config.Duration{Duration: 720 * time.Hour}
 	hooks := env.WebhookInstallOptions
 	opConfig := opUser.Config()
 	opConfig.QPS, opConfig.Burst = 20, 30 // what ctrl.GetConfig gives the binary

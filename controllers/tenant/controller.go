@@ -105,8 +105,7 @@ func (r *Reconciler) vaultResync(t *tenancyv1alpha1.Tenant) time.Duration {
 	if r.Config.Vault == nil || r.Vault == nil || !secrets.Requested(t) {
 		return 0
 	}
-	d, _ := time.ParseDuration(r.Config.Vault.ResyncInterval) // validated when loaded
-	return d
+	return r.Config.Vault.ResyncInterval.Duration
 }
 
 // reconcileNormal runs the phases in order. Isolation comes before access: no tenant identity is

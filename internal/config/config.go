@@ -4,10 +4,13 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"regexp"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,7 +18,8 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Config is the operator configuration.
+// Config is the operator configuration. A field a file leaves out keeps its default; a map or list
+// a file gives replaces the default one whole (a platform lists every role or quota key it wants).
 type Config struct {
 	// NamespacePrefix is put before the tenant name to name its namespace when the Tenant does not
 	// name one. At most 23 characters, so "<prefix><tenant>" stays a DNS label.
@@ -32,11 +36,12 @@ type Config struct {
 	DefaultLimits Limits `json:"defaultLimits,omitempty"`
 
 	// Roles are the tenant roles that may be granted, each mapped to the ClusterRole it binds.
-	// The defaults are admin, developer and viewer; a platform may add its own.
+	// The defaults are admin, developer and viewer; a file that sets roles lists every role it
+	// allows.
 	Roles map[string]string `json:"roles,omitempty"`
 	// MaxGrantDuration, when set, is the longest a rolebindings.tenancy.tenantctl.io grant may
 	// last: expiresAt becomes required and at most this far ahead (for example "720h").
-	MaxGrantDuration string `json:"maxGrantDuration,omitempty"`
+	MaxGrantDuration Duration `json:"maxGrantDuration,omitempty"`
 
 	// Database configures the tenants' PostgreSQL databases.
 	Database Database `json:"database,omitempty"`
@@ -62,10 +67,10 @@ type Vault struct {
 	// requires it.
 	Audience string `json:"audience,omitempty"`
 	// TokenTTL is the lifetime of a tenant's Vault token.
-	TokenTTL string `json:"tokenTTL,omitempty"`
+	TokenTTL Duration `json:"tokenTTL,omitempty"`
 	// ResyncInterval is how often a tenant's Vault policies and roles are checked again. Vault
 	// has no watch: a policy or role deleted or edited out of band is recreated within it.
-	ResyncInterval string `json:"resyncInterval,omitempty"`
+	ResyncInterval Duration `json:"resyncInterval,omitempty"`
 	// Auth is how the operator itself logs in to Vault.
 	Auth VaultAuth `json:"auth"`
 }
@@ -128,6 +133,67 @@ type Limits struct {
 	Default        corev1.ResourceList `json:"default,omitempty"`
 	DefaultRequest corev1.ResourceList `json:"defaultRequest,omitempty"`
 	Max            corev1.ResourceList `json:"max,omitempty"`
+}
+
+// Duration is a positive length of time, written as Go writes one ("15m", "720h"). It is parsed
+// once, when the configuration is read; zero means not set.
+type Duration struct {
+	time.Duration
+	// invalid is what a file gave instead of a positive duration. Decoding keeps it rather than
+	// failing, so that Validate reports it with the field's name.
+	invalid string
+}
+
+// UnmarshalJSON reads a duration string; an empty string is not set.
+func (d *Duration) UnmarshalJSON(data []byte) error {
+	var text string
+	if err := json.Unmarshal(data, &text); err != nil {
+		*d = Duration{invalid: string(data)}
+		return nil
+	}
+	if text == "" {
+		*d = Duration{}
+		return nil
+	}
+	parsed, err := time.ParseDuration(text)
+	if err != nil || parsed <= 0 {
+		*d = Duration{invalid: text}
+		return nil
+	}
+	*d = Duration{Duration: parsed}
+	return nil
+}
+
+// MarshalJSON writes the duration as UnmarshalJSON reads it.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	if d.Duration == 0 {
+		return []byte(`""`), nil
+	}
+	return json.Marshal(d.String())
+}
+
+// String is the duration as a platform writes it: "720h", "15m", "1h30m", not "720h0m0s".
+func (d Duration) String() string {
+	s := d.Duration.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// problem describes a duration that is not a positive one: a file's text that did not parse, or a
+// value set in code that is not positive. required says whether zero (not set) is a problem.
+func (d Duration) problem(required bool) (string, bool) {
+	switch {
+	case d.invalid != "":
+		return d.invalid, true
+	case d.Duration < 0, d.Duration == 0 && required:
+		return d.String(), true
+	}
+	return "", false
 }
 
 // MaxNamespacePrefixLength keeps "<prefix><tenant>" within a DNS label for the longest tenant name.
@@ -197,17 +263,45 @@ func Load(path string) (Config, error) {
 }
 
 // Parse reads a configuration document over the defaults, strictly (an unknown field is an
-// error), and validates it.
+// error), and validates it. A map the document gives replaces the default map whole.
 func Parse(data []byte) (Config, error) {
 	cfg := Default()
 	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
 		return Config{}, fmt.Errorf("parse: %w", err)
 	}
+	// Decoding over the defaults merges a map into the default map, so a platform could never drop
+	// a default role or quota key. The same document decoded alone holds exactly the maps it gives.
+	// (Lists need no such step: decoding a list replaces it.)
+	var given Config
+	if err := yaml.Unmarshal(data, &given); err != nil {
+		return Config{}, fmt.Errorf("parse: %w", err)
+	}
+	replaceMaps(reflect.ValueOf(&cfg).Elem(), reflect.ValueOf(given))
 	cfg.defaultVault()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// replaceMaps sets into dst every map that src holds, wherever it is in the struct.
+func replaceMaps(dst, src reflect.Value) {
+	switch src.Kind() {
+	case reflect.Map:
+		if !src.IsNil() {
+			dst.Set(src)
+		}
+	case reflect.Pointer:
+		if !src.IsNil() && !dst.IsNil() {
+			replaceMaps(dst.Elem(), src.Elem())
+		}
+	case reflect.Struct:
+		for i := range src.NumField() {
+			if src.Type().Field(i).IsExported() {
+				replaceMaps(dst.Field(i), src.Field(i))
+			}
+		}
+	}
 }
 
 // Validate reports every problem with the configuration.
@@ -216,10 +310,8 @@ func (c Config) Validate() error {
 	if len(c.NamespacePrefix) > MaxNamespacePrefixLength || !prefixPattern.MatchString(c.NamespacePrefix) {
 		errs = append(errs, fmt.Errorf("namespacePrefix %q must start with a lowercase letter, hold only lowercase letters, digits and '-', and be at most %d characters", c.NamespacePrefix, MaxNamespacePrefixLength))
 	}
-	if c.MaxGrantDuration != "" {
-		if d, err := time.ParseDuration(c.MaxGrantDuration); err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("maxGrantDuration %q must be a positive duration such as 720h", c.MaxGrantDuration))
-		}
+	if text, bad := c.MaxGrantDuration.problem(false); bad {
+		errs = append(errs, fmt.Errorf("maxGrantDuration %q must be a positive duration such as 720h", text))
 	}
 	if len(c.Roles) == 0 {
 		errs = append(errs, errors.New("roles must allow at least one tenant role"))
@@ -250,9 +342,12 @@ func (c Config) Validate() error {
 		if v.Address == "" {
 			errs = append(errs, errors.New("vault.address is required"))
 		}
-		for _, f := range []struct{ name, value string }{{"tokenTTL", v.TokenTTL}, {"resyncInterval", v.ResyncInterval}} {
-			if d, err := time.ParseDuration(f.value); err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("vault.%s %q must be a positive duration such as 15m", f.name, f.value))
+		for _, f := range []struct {
+			name  string
+			value Duration
+		}{{"tokenTTL", v.TokenTTL}, {"resyncInterval", v.ResyncInterval}} {
+			if text, bad := f.value.problem(true); bad {
+				errs = append(errs, fmt.Errorf("vault.%s %q must be a positive duration such as 15m", f.name, text))
 			}
 		}
 		switch v.Auth.Method {
@@ -286,10 +381,15 @@ func (c *Config) defaultVault() {
 	}
 	for field, value := range map[*string]string{
 		&v.KVMount: "secret", &v.PathPrefix: "tenants", &v.KubernetesAuthMount: "kubernetes",
-		&v.Audience: "vault", &v.TokenTTL: "15m", &v.ResyncInterval: "5m", &v.Auth.TokenPath: DefaultVaultTokenPath,
+		&v.Audience: "vault", &v.Auth.TokenPath: DefaultVaultTokenPath,
 	} {
 		if *field == "" {
 			*field = value
+		}
+	}
+	for field, value := range map[*Duration]time.Duration{&v.TokenTTL: 15 * time.Minute, &v.ResyncInterval: 5 * time.Minute} {
+		if *field == (Duration{}) {
+			*field = Duration{Duration: value}
 		}
 	}
 }

@@ -1,17 +1,22 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 func TestLoad(t *testing.T) {
 	cases := map[string]struct {
-		file    string // contents of the configuration file; "" means no file
-		wantErr string // fragment of the expected error; "" means the file is valid
-		check   func(t *testing.T, c Config)
+		file     string   // contents of the configuration file; "" means no file
+		wantErrs []string // fragments the error must hold, each; none means the file is valid
+		check    func(t *testing.T, c Config)
 	}{
 		"no file gives the defaults": {
 			check: func(t *testing.T, c Config) {
@@ -29,37 +34,102 @@ func TestLoad(t *testing.T) {
 			},
 		},
 		"a misspelt field is an error, not a silent default": {
-			file:    "namespacePrefx: cust-\n",
-			wantErr: `unknown field "namespacePrefx"`,
+			file:     "namespacePrefx: cust-\n",
+			wantErrs: []string{`unknown field "namespacePrefx"`},
 		},
 		"a prefix too long for the longest tenant name": {
-			file:    "namespacePrefix: " + strings.Repeat("p", 24) + "\n",
-			wantErr: "at most 23 characters",
+			file:     "namespacePrefix: " + strings.Repeat("p", 24) + "\n",
+			wantErrs: []string{"at most 23 characters"},
 		},
 		"a prefix that is not a DNS label start": {
-			file:    "namespacePrefix: Tenant_\n",
-			wantErr: "namespacePrefix",
+			file:     "namespacePrefix: Tenant_\n",
+			wantErrs: []string{"namespacePrefix"},
 		},
 		"a Vault gets its defaults": {
 			file: "vault:\n  address: https://vault.example:8200\n  auth: {method: kubernetes, role: tenant-operator}\n",
 			check: func(t *testing.T, c Config) {
 				v := c.Vault
-				if v.KVMount != "secret" || v.PathPrefix != "tenants" || v.Audience != "vault" || v.ResyncInterval != "5m" || v.TokenTTL != "15m" {
+				if v.KVMount != "secret" || v.PathPrefix != "tenants" || v.Audience != "vault" || fmt.Sprint(v.ResyncInterval) != "5m" || fmt.Sprint(v.TokenTTL) != "15m" {
 					t.Errorf("unexpected Vault defaults: %+v", v)
 				}
 			},
 		},
 		"a Vault resync interval that is not a duration": {
-			file:    "vault:\n  address: https://vault.example:8200\n  resyncInterval: often\n  auth: {method: kubernetes, role: tenant-operator}\n",
-			wantErr: `vault.resyncInterval "often"`,
+			file:     "vault:\n  address: https://vault.example:8200\n  resyncInterval: often\n  auth: {method: kubernetes, role: tenant-operator}\n",
+			wantErrs: []string{`vault.resyncInterval "often"`},
+		},
+		"every duration that is not one is refused, each by its field": {
+			file: "maxGrantDuration: soon\nvault:\n  address: https://vault.example:8200\n  tokenTTL: 0s\n  resyncInterval: 5\n" +
+				"  auth: {method: kubernetes, role: tenant-operator}\n",
+			wantErrs: []string{`maxGrantDuration "soon"`, `vault.tokenTTL "0s"`, `vault.resyncInterval "5"`},
+		},
+		"a negative grant duration": {
+			file:     "maxGrantDuration: -1h\n",
+			wantErrs: []string{`maxGrantDuration "-1h"`},
+		},
+		"roles a file gives replace the default roles": {
+			file: "roles: {viewer: tenant-viewer}\n",
+			check: func(t *testing.T, c Config) {
+				if want := map[string]string{"viewer": "tenant-viewer"}; !reflect.DeepEqual(c.Roles, want) {
+					t.Errorf("roles: %v, want exactly %v", c.Roles, want)
+				}
+			},
+		},
+		"no roles at all": {
+			file:     "roles: {}\n",
+			wantErrs: []string{"roles must allow at least one tenant role"},
+		},
+		"a default quota a file gives replaces the default quota": {
+			file: "defaultQuota: {pods: \"10\"}\n",
+			check: func(t *testing.T, c Config) {
+				want := corev1.ResourceList{corev1.ResourcePods: resource.MustParse("10")}
+				if !equalResources(c.DefaultQuota, want) {
+					t.Errorf("defaultQuota: %v, want exactly %v", c.DefaultQuota, want)
+				}
+			},
+		},
+		"default limits a file gives replace the defaults they name, and only those": {
+			file: "defaultLimits:\n  default: {cpu: \"1\"}\n",
+			check: func(t *testing.T, c Config) {
+				want := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1")}
+				if !equalResources(c.DefaultLimits.Default, want) {
+					t.Errorf("defaultLimits.default: %v, want exactly %v", c.DefaultLimits.Default, want)
+				}
+				if d := Default(); !equalResources(c.DefaultLimits.DefaultRequest, d.DefaultLimits.DefaultRequest) {
+					t.Errorf("defaultLimits.defaultRequest, left out: %v, want the default %v", c.DefaultLimits.DefaultRequest, d.DefaultLimits.DefaultRequest)
+				}
+			},
+		},
+		"a list a file gives replaces the default list": {
+			file: "database: {allowedParameters: [work_mem]}\n",
+			check: func(t *testing.T, c Config) {
+				if !reflect.DeepEqual(c.Database.AllowedParameters, []string{"work_mem"}) {
+					t.Errorf("database.allowedParameters: %v, want exactly [work_mem]", c.Database.AllowedParameters)
+				}
+				if c.Database.ImageRepository != Default().Database.ImageRepository {
+					t.Errorf("database.imageRepository, left out: %q, want the default", c.Database.ImageRepository)
+				}
+			},
+		},
+		"fields a file leaves out keep their defaults": {
+			file: "namespacePrefix: cust-\n",
+			check: func(t *testing.T, c Config) {
+				d := Default()
+				if !reflect.DeepEqual(c.Roles, d.Roles) || !equalResources(c.DefaultQuota, d.DefaultQuota) ||
+					!equalResources(c.DefaultLimits.Default, d.DefaultLimits.Default) ||
+					!equalResources(c.DefaultLimits.DefaultRequest, d.DefaultLimits.DefaultRequest) ||
+					!reflect.DeepEqual(c.Database, d.Database) || c.MaxGrantDuration != d.MaxGrantDuration {
+					t.Errorf("configuration: %+v\nwant the defaults but for namespacePrefix: %+v", c, d)
+				}
+			},
 		},
 		"a Vault token method without its Secret": {
-			file:    "vault:\n  address: https://vault.example:8200\n  auth: {method: token}\n",
-			wantErr: "vault.auth.tokenSecret",
+			file:     "vault:\n  address: https://vault.example:8200\n  auth: {method: token}\n",
+			wantErrs: []string{"vault.auth.tokenSecret"},
 		},
 		"a tenant role bound to cluster-admin": {
-			file:    "roles:\n  admin: cluster-admin\n",
-			wantErr: "roles.admin",
+			file:     "roles:\n  admin: cluster-admin\n",
+			wantErrs: []string{"roles.admin"},
 		},
 	}
 	for name, tc := range cases {
@@ -72,9 +142,11 @@ func TestLoad(t *testing.T) {
 				}
 			}
 			c, err := Load(path)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("want an error containing %q, got %v", tc.wantErr, err)
+			if len(tc.wantErrs) > 0 {
+				for _, want := range tc.wantErrs {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("want an error containing %q, got %v", want, err)
+					}
 				}
 				return
 			}
@@ -84,4 +156,17 @@ func TestLoad(t *testing.T) {
 			tc.check(t, c)
 		})
 	}
+}
+
+// equalResources compares quantities by value ("1" and "1000m" are equal).
+func equalResources(a, b corev1.ResourceList) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, qa := range a {
+		if qb, ok := b[name]; !ok || qa.Cmp(qb) != 0 {
+			return false
+		}
+	}
+	return true
 }

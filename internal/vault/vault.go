@@ -1,7 +1,8 @@
 // Package vault applies tenants' Vault policies and Kubernetes-auth roles with
 // github.com/hashicorp/vault/api. Like internal/apply it reads before it writes: a policy or role
 // already as desired costs a read and no write. It logs in again when its token stops working, so
-// a Vault restart or re-seal needs no operator restart.
+// a Vault restart or re-seal needs no operator restart. Calls from many reconcile workers run at
+// once, and each is bounded by its caller's context.
 package vault
 
 import (
@@ -14,8 +15,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
-	"time"
+	"sync/atomic"
 
 	vaultapi "github.com/hashicorp/vault/api"
 	corev1 "k8s.io/api/core/v1"
@@ -25,16 +25,25 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/config"
 )
 
-// Client manages tenants' policies and roles in one Vault.
+// Client manages tenants' policies and roles in one Vault. It is safe for concurrent use.
 type Client struct {
 	cfg    config.Vault
 	reader client.Reader // reads the token Secret (method token)
 
-	mu  sync.Mutex
-	api *vaultapi.Client
+	// anonymous holds no token and is never changed after New: logins go through it, and every
+	// session is a clone of it.
+	anonymous *vaultapi.Client
+	// session is the logged-in client calls share, nil until the first login. A vaultapi.Client
+	// whose token is never changed may serve many requests at once, so a new token means a new
+	// session, swapped in whole.
+	session atomic.Pointer[vaultapi.Client]
+	// loggingIn holds one token while a login runs: one login at a time, and a call waiting for it
+	// still honours its context.
+	loggingIn chan struct{}
 }
 
-// ErrUnavailable wraps every failure to reach a usable Vault (down, sealed, refusing the login).
+// ErrUnavailable wraps every failure to reach a usable Vault (down, sealed, refusing the login, or
+// not answering before the caller's context ended; then the context's error is wrapped too).
 var ErrUnavailable = errors.New("vault unavailable")
 
 // New returns a client for the configured Vault. It does not contact Vault.
@@ -52,26 +61,32 @@ func New(cfg config.Vault, reader client.Reader) (*Client, error) {
 		return nil, err
 	}
 	api.ClearToken()
-	return &Client{cfg: cfg, reader: reader, api: api}, nil
+	return &Client{cfg: cfg, reader: reader, anonymous: api, loggingIn: make(chan struct{}, 1)}, nil
 }
 
 // do runs fn with a logged-in client, logging in again once if Vault refuses the current token.
+// fn must bound every request with ctx. When ctx ends first, the error says so and wraps ctx's
+// error: the caller gave up waiting, Vault refused nothing.
 func (c *Client) do(ctx context.Context, fn func(*vaultapi.Client) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.api.Token() == "" {
-		if err := c.login(ctx); err != nil {
-			return err
-		}
+	err := c.call(ctx, fn)
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: gave up waiting: %w", ErrUnavailable, ctx.Err())
 	}
-	err := fn(c.api)
+	return err
+}
+
+func (c *Client) call(ctx context.Context, fn func(*vaultapi.Client) error) error {
+	api, err := c.loggedIn(ctx, nil)
+	if err != nil {
+		return err
+	}
+	err = fn(api)
 	var resp *vaultapi.ResponseError
 	if errors.As(err, &resp) && resp.StatusCode == http.StatusForbidden {
-		c.api.ClearToken()
-		if err := c.login(ctx); err != nil {
+		if api, err = c.loggedIn(ctx, api); err != nil {
 			return err
 		}
-		err = fn(c.api)
+		err = fn(api)
 	}
 	if err != nil && unavailable(err) {
 		return fmt.Errorf("%w: %s", ErrUnavailable, describe(err))
@@ -79,34 +94,68 @@ func (c *Client) do(ctx context.Context, fn func(*vaultapi.Client) error) error 
 	return err
 }
 
-func (c *Client) login(ctx context.Context) error {
+// loggedIn returns the current session, logging in first when there is none or when it is refused,
+// the session Vault just refused a call with. Calls that find a usable session do not wait for
+// anything; calls that need a login wait for the one in flight and use its session.
+func (c *Client) loggedIn(ctx context.Context, refused *vaultapi.Client) (*vaultapi.Client, error) {
+	if s := c.session.Load(); s != nil && s != refused {
+		return s, nil
+	}
+	select {
+	case c.loggingIn <- struct{}{}:
+		defer func() { <-c.loggingIn }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if s := c.session.Load(); s != nil && s != refused { // another call logged in meanwhile
+		return s, nil
+	}
+	s, err := c.login(ctx)
+	c.session.Store(s) // nil when the login failed: a refused session is not tried again
+	return s, err
+}
+
+// login logs in and returns a new session holding the token.
+func (c *Client) login(ctx context.Context) (*vaultapi.Client, error) {
+	token, err := c.token(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.anonymous.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("vault client: %w", err)
+	}
+	s.SetToken(token)
+	return s, nil
+}
+
+// token obtains a Vault token by the configured method.
+func (c *Client) token(ctx context.Context) (string, error) {
 	switch c.cfg.Auth.Method {
 	case "token":
 		ref := c.cfg.Auth.TokenSecret
 		s := &corev1.Secret{}
 		if err := c.reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, s); err != nil {
-			return fmt.Errorf("%w: read the Vault token Secret %s/%s: %v", ErrUnavailable, ref.Namespace, ref.Name, err)
+			return "", fmt.Errorf("%w: read the Vault token Secret %s/%s: %v", ErrUnavailable, ref.Namespace, ref.Name, err)
 		}
 		token := strings.TrimSpace(string(s.Data[ref.Key]))
 		if token == "" {
-			return fmt.Errorf("%w: Secret %s/%s has no key %q", ErrUnavailable, ref.Namespace, ref.Name, ref.Key)
+			return "", fmt.Errorf("%w: Secret %s/%s has no key %q", ErrUnavailable, ref.Namespace, ref.Name, ref.Key)
 		}
-		c.api.SetToken(token)
-		return nil
+		return token, nil
 	case "kubernetes":
 		jwt, err := os.ReadFile(c.cfg.Auth.TokenPath)
 		if err != nil {
-			return fmt.Errorf("%w: read the ServiceAccount token: %v", ErrUnavailable, err)
+			return "", fmt.Errorf("%w: read the ServiceAccount token: %v", ErrUnavailable, err)
 		}
-		secret, err := c.api.Logical().WriteWithContext(ctx, path.Join("auth", c.cfg.KubernetesAuthMount, "login"),
+		secret, err := c.anonymous.Logical().WriteWithContext(ctx, path.Join("auth", c.cfg.KubernetesAuthMount, "login"),
 			map[string]any{"role": c.cfg.Auth.Role, "jwt": strings.TrimSpace(string(jwt))})
 		if err != nil || secret == nil || secret.Auth == nil {
-			return fmt.Errorf("%w: log in with Kubernetes auth role %s: %s", ErrUnavailable, c.cfg.Auth.Role, describe(err))
+			return "", fmt.Errorf("%w: log in with Kubernetes auth role %s: %s", ErrUnavailable, c.cfg.Auth.Role, describe(err))
 		}
-		c.api.SetToken(secret.Auth.ClientToken)
-		return nil
+		return secret.Auth.ClientToken, nil
 	}
-	return fmt.Errorf("unknown vault auth method %q", c.cfg.Auth.Method)
+	return "", fmt.Errorf("unknown vault auth method %q", c.cfg.Auth.Method)
 }
 
 // EnsurePolicy writes the policy unless Vault already holds exactly these rules.
@@ -151,8 +200,8 @@ func (c *Client) EnsureRole(ctx context.Context, r secrets.Role) (bool, error) {
 	return changed, nil
 }
 
-// roleMatches compares the parameters we set with what Vault returns (lists as strings, durations
-// as seconds).
+// roleMatches compares the parameters we set with what Vault returns (lists as strings, numbers as
+// json.Number).
 func roleMatches(current, desired map[string]any) bool {
 	for k, want := range desired {
 		got, ok := current[k]
@@ -165,11 +214,7 @@ func roleMatches(current, desired map[string]any) bool {
 				return false
 			}
 		case string:
-			if strings.HasSuffix(k, "_ttl") {
-				if fmt.Sprint(got) != fmt.Sprint(seconds(w)) {
-					return false
-				}
-			} else if fmt.Sprint(got) != w {
+			if fmt.Sprint(got) != w {
 				return false
 			}
 		default:
@@ -276,13 +321,4 @@ func describe(err error) string {
 		msg = msg[i+2:]
 	}
 	return msg
-}
-
-// seconds converts a Go duration string ("15m") to the seconds Vault reports; 0 when unparsable.
-func seconds(d string) int64 {
-	dur, err := time.ParseDuration(d)
-	if err != nil {
-		return 0
-	}
-	return int64(dur.Seconds())
 }

@@ -173,10 +173,10 @@ func (v *RoleBindingValidator) validateExpiry(rb *tenancyv1alpha1.RoleBinding) f
 	if exp != nil && !exp.After(now) {
 		return field.ErrorList{field.Invalid(p, exp.UTC().Format(time.RFC3339), "must be in the future")}
 	}
-	if v.Config.MaxGrantDuration == "" {
+	limit := v.Config.MaxGrantDuration.Duration
+	if limit == 0 {
 		return nil
 	}
-	limit, _ := time.ParseDuration(v.Config.MaxGrantDuration) // validated when loaded
 	if exp == nil {
 		return field.ErrorList{field.Required(p, fmt.Sprintf("grants last at most %s on this platform", v.Config.MaxGrantDuration))}
 	}

@@ -117,8 +117,8 @@ func Roles(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vault) []Role 
 			"bound_service_account_namespaces": []string{namespace},
 			"audience":                         v.Audience,
 			"token_policies":                   []string{name},
-			"token_ttl":                        v.TokenTTL,
-			"token_max_ttl":                    v.TokenTTL,
+			"token_ttl":                        int64(v.TokenTTL.Seconds()),
+			"token_max_ttl":                    int64(v.TokenTTL.Seconds()),
 		}}
 	}
 	out := []Role{role(ReaderName(t), ReaderServiceAccount)}
