@@ -192,7 +192,9 @@ func selfManagedCertificate(restConfig *rest.Config, o Options) error {
 }
 
 // certRenewer renews the self-managed certificate in every replica (not only the leader: each
-// serves the webhook), twice a day; the webhook server reloads the files when they change.
+// serves the webhook), twice a day; the webhook server reloads the files when they change. So the
+// replicas serve a renewed certificate up to 12 hours apart, which internal/certs allows for: it
+// keeps every CA in the caBundle while a replica may serve a certificate that CA signed.
 type certRenewer struct {
 	config *rest.Config
 	opts   Options

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,9 +41,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// unique numbers a test's namespace, so that -count=N can run it N times against one apiserver
+// (envtest has no namespace controller: a deleted namespace stays).
+func unique(name string) string { return fmt.Sprintf("%s-%d", name, runs.Add(1)) }
+
+var runs atomic.Int32
+
 func setUp(t *testing.T, name string) certs.Options {
 	t.Helper()
 	ctx := context.Background()
+	name = unique(name)
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +141,91 @@ func TestCertificateIsRenewedBeforeItExpires(t *testing.T) {
 	if after.Equal(before) || !after.NotAfter.After(before.NotAfter) {
 		t.Errorf("not renewed: before until %s, after until %s", before.NotAfter, after.NotAfter)
 	}
+}
+
+// TestCAIsReplacedWithAnOverlap follows the default CA (ten years) and serving certificates (one
+// year, renewed 30 days before their end) of two replicas on a clock: renewals keep the CA, so the
+// caBundle does not change; a year before the CA's end a new CA joins the bundle in front of it
+// without signing yet; the next pass signs from the new CA while the previous CA still verifies
+// what the other replica serves; once expired, the previous CA leaves the bundle.
+func TestCAIsReplacedWithAnOverlap(t *testing.T) {
+	o := setUp(t, "certs-ca-overlap")
+	ctx := context.Background()
+	day := 24 * time.Hour
+	start := time.Now()
+	pass := func(dir string, at time.Time) {
+		t.Helper()
+		o.CertDir, o.Now = dir, func() time.Time { return at }
+		if err := certs.Ensure(ctx, c, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bundle := func() []*x509.Certificate {
+		t.Helper()
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		if err := c.Get(ctx, client.ObjectKey{Name: o.WebhookConfiguration}, vwc); err != nil {
+			t.Fatal(err)
+		}
+		var cas []*x509.Certificate
+		for rest := vwc.Webhooks[0].ClientConfig.CABundle; ; {
+			var block *pem.Block
+			if block, rest = pem.Decode(rest); block == nil {
+				return cas
+			}
+			ca, err := x509.ParseCertificate(block.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cas = append(cas, ca)
+		}
+	}
+	a, b := t.TempDir(), t.TempDir() // two replicas
+
+	pass(a, start)
+	pass(b, start)
+	first := bundle()
+	var at time.Time
+	for k := time.Duration(1); k <= 9; k++ { // every 340 days the certificate is due (it ends at 365)
+		at = start.Add(k * 340 * day)
+		previous := verify(t, o, a, at)
+		pass(a, at)
+		if got := bundle(); len(got) != 1 || !got[0].Equal(first[0]) {
+			t.Fatalf("day %d: renewing the certificate changed the caBundle (%d CAs)", k*340, len(got))
+		}
+		if renewed := verify(t, o, a, at); renewed.Equal(previous) {
+			t.Fatalf("day %d: the certificate was not renewed", k*340)
+		}
+		verify(t, o, b, at) // b, not yet renewed, is still trusted
+		pass(b, at)
+	}
+
+	at = start.Add(3400 * day) // a new certificate (365 days) would outlive the CA (3650 days)
+	served := verify(t, o, b, at)
+	pass(a, at)
+	got := bundle()
+	if len(got) != 2 || !got[1].Equal(first[0]) {
+		t.Fatalf("want the new CA in front of the previous one, got %d CAs", len(got))
+	}
+	if kept := verify(t, o, a, at); !kept.Equal(served) {
+		t.Error("a certificate from the CA made in the same pass was written")
+	}
+
+	at = at.Add(12 * time.Hour) // the next pass
+	pass(a, at)
+	renewed := verify(t, o, a, at)
+	if err := renewed.CheckSignatureFrom(got[0]); err != nil {
+		t.Errorf("not renewed from the new CA: %v", err)
+	}
+	if still := verify(t, o, b, at); !still.Equal(served) {
+		t.Fatal("replica b's files changed without a pass of its own")
+	}
+	pass(b, at)
+	verify(t, o, b, at)
+
+	at = start.Add(3651 * day) // the previous CA has expired
+	pass(a, at)
+	if got := bundle(); len(got) != 1 || got[0].Equal(first[0]) {
+		t.Errorf("the expired CA is still in the caBundle (%d CAs)", len(got))
+	}
+	verify(t, o, a, at)
 }
