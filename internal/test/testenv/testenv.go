@@ -52,7 +52,7 @@ var esoCRDs = []string{
 // RepoRoot is the root of this repository (the directory holding go.mod).
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }
 
 // Assets returns the directory holding kube-apiserver, etcd and kubectl: KUBEBUILDER_ASSETS, or
