@@ -125,6 +125,15 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 		mgr.GetWebhookServer().Register(webhooks.RoleBindingPath, &webhook.Admission{Handler: &webhooks.RoleBindingValidator{
 			Reader: mgr.GetAPIReader(), RBAC: rbac, Client: mgr.GetClient(), Config: o.Config,
 		}})
+		// The Tenant webhook reads the cache. Every replica serves it, and only the leader's
+		// controller would start the Tenant informer: ask for it now, so that it starts with the
+		// cache in every replica rather than on the first admission request.
+		if _, err := mgr.GetCache().GetInformer(context.Background(), &tenancyv1alpha1.Tenant{}); err != nil {
+			return nil, fmt.Errorf("tenant informer for the webhook: %w", err)
+		}
+		mgr.GetWebhookServer().Register(webhooks.TenantPath, &webhook.Admission{Handler: &webhooks.TenantValidator{
+			Reader: mgr.GetClient(), Config: o.Config,
+		}})
 	}
 	workers := o.MaxConcurrentTenants
 	if workers < 1 {

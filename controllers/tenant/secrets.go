@@ -41,7 +41,10 @@ func (r *Reconciler) secretObjects(s *scope) []client.Object {
 	return objs
 }
 
-// otherPaths maps every other tenant that uses Vault to its path, for the overlap check.
+// otherPaths maps every other tenant that holds a Vault path and came before t to that path, for
+// the overlap check. Only tenants that came first count: of two overlapping tenants only the later
+// is refused, so a newcomer that got past admission (the webhook ignored while the operator is
+// down, or two creates racing) never degrades the tenant that was there first.
 func (r *Reconciler) otherPaths(ctx context.Context, t *tenancyv1alpha1.Tenant) (map[string]string, error) {
 	list := &tenancyv1alpha1.TenantList{}
 	if err := r.Client.List(ctx, list); err != nil {
@@ -50,8 +53,8 @@ func (r *Reconciler) otherPaths(ctx context.Context, t *tenancyv1alpha1.Tenant) 
 	out := map[string]string{}
 	for i := range list.Items {
 		o := &list.Items[i]
-		if o.Name != t.Name && secrets.Requested(o) {
-			out[o.Name] = secrets.Path(o, r.Config.Vault)
+		if path, ok := secrets.Held(o, r.Config.Vault); ok && o.Name != t.Name && secrets.Precedes(o, t) {
+			out[o.Name] = path
 		}
 	}
 	return out, nil

@@ -1,7 +1,11 @@
-// Package webhook is the operator's admission webhook for rolebindings.tenancy.tenantctl.io. The
-// operator creates RBAC RoleBindings on users' behalf, which would make it a confused deputy if it
-// granted whatever it was asked: every grant is therefore checked here, against the requester, before
-// it is stored.
+// Package webhook is the operator's admission webhooks.
+//
+// rolebindings.tenancy.tenantctl.io: the operator creates RBAC RoleBindings on users' behalf, which
+// would make it a confused deputy if it granted whatever it was asked: every grant is therefore
+// checked here, against the requester, before it is stored. This webhook fails closed.
+//
+// tenants.tenancy.tenantctl.io: a Tenant whose Vault path overlaps another tenant's is refused
+// before it is stored. This webhook fails open (tenant.go says why).
 package webhook
 
 import (

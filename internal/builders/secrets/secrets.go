@@ -60,11 +60,8 @@ func Validate(t *tenancyv1alpha1.Tenant, v *config.Vault, others map[string]stri
 		return "the operator configuration has no Vault: secrets cannot be provided", false
 	}
 	path := Path(t, v)
-	if t.Spec.Secrets != nil && t.Spec.Secrets.VaultPath != "" {
-		own := v.PathPrefix + "/" + t.Name
-		if path != own && (path == v.PathPrefix || strings.HasPrefix(path, v.PathPrefix+"/")) {
-			return fmt.Sprintf("spec.secrets.vaultPath: %q is inside %q, where only the operator places tenants", path, v.PathPrefix+"/"), false
-		}
+	if !insideOwnPlace(t, v) {
+		return fmt.Sprintf("spec.secrets.vaultPath: %q is inside %q, where only the operator places tenants", path, v.PathPrefix+"/"), false
 	}
 	names := make([]string, 0, len(others))
 	for n := range others {
@@ -72,12 +69,46 @@ func Validate(t *tenancyv1alpha1.Tenant, v *config.Vault, others map[string]stri
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		o := others[n]
-		if o == path || strings.HasPrefix(o, path+"/") || strings.HasPrefix(path, o+"/") {
+		if Overlaps(path, others[n]) {
 			return fmt.Sprintf("spec.secrets.vaultPath: %q overlaps the Vault path of tenant %s", path, n), false
 		}
 	}
 	return "", true
+}
+
+// insideOwnPlace is Validate's rule on the tenant alone: a path inside the platform's prefix is the
+// tenant's own or none.
+func insideOwnPlace(t *tenancyv1alpha1.Tenant, v *config.Vault) bool {
+	if t.Spec.Secrets == nil || t.Spec.Secrets.VaultPath == "" {
+		return true
+	}
+	path := t.Spec.Secrets.VaultPath
+	return path == v.PathPrefix+"/"+t.Name || (path != v.PathPrefix && !strings.HasPrefix(path, v.PathPrefix+"/"))
+}
+
+// Overlaps says whether two Vault paths are the same or one contains the other.
+func Overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
+}
+
+// Held is the Vault path a tenant holds, and whether it holds one: a tenant that uses Vault holds
+// its path unless the path breaks the rule on the tenant alone (inside the platform's prefix and
+// not its own), in which case the tenant is refused and keeps no one else out.
+func Held(t *tenancyv1alpha1.Tenant, v *config.Vault) (string, bool) {
+	if v == nil || !Requested(t) || !insideOwnPlace(t, v) {
+		return "", false
+	}
+	return Path(t, v), true
+}
+
+// Precedes says whether tenant a came before tenant b: it was created earlier or, created in the
+// same second, its name sorts first. Of two tenants whose paths overlap, the one that came first
+// keeps its path and only the other is refused, so a newcomer never breaks a working tenant.
+func Precedes(a, b *tenancyv1alpha1.Tenant) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
 }
 
 // Policy is a Vault ACL policy.

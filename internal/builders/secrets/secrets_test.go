@@ -151,3 +151,73 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestHeld(t *testing.T) {
+	v := vaultConfig()
+	cases := map[string]struct {
+		secrets  *tenancyv1alpha1.SecretsSpec  // spec.secrets
+		database *tenancyv1alpha1.DatabaseSpec // spec.database
+		vault    *config.Vault
+		want     string // the path held; "" when none
+	}{
+		"no Vault configured":                  {secrets: &tenancyv1alpha1.SecretsSpec{}},
+		"nothing asked of Vault":               {vault: v},
+		"the default path":                     {vault: v, secrets: &tenancyv1alpha1.SecretsSpec{}, want: "tenants/acme-corp"},
+		"a database alone pushes to Vault":     {vault: v, database: &tenancyv1alpha1.DatabaseSpec{}, want: "tenants/acme-corp"},
+		"a path of its own outside the prefix": {vault: v, secrets: &tenancyv1alpha1.SecretsSpec{VaultPath: "legacy/acme"}, want: "legacy/acme"},
+		// A tenant refused for squatting inside the prefix keeps nobody out of the path it names.
+		"another tenant's place under the prefix": {vault: v, secrets: &tenancyv1alpha1.SecretsSpec{VaultPath: "tenants/globex"}},
+		"the whole prefix":                        {vault: v, secrets: &tenancyv1alpha1.SecretsSpec{VaultPath: "tenants"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, ok := Held(tenant(tc.secrets, tc.database), tc.vault)
+			if got != tc.want || ok != (tc.want != "") {
+				t.Errorf("Held = (%q, %v), want %q", got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestOverlaps(t *testing.T) {
+	cases := map[string]struct {
+		a, b string // two tenants' paths
+		want bool
+	}{
+		"the same path":                 {a: "legacy/acme", b: "legacy/acme", want: true},
+		"one inside the other":          {a: "legacy", b: "legacy/acme", want: true},
+		"the other inside the one":      {a: "legacy/acme/x", b: "legacy/acme", want: true},
+		"siblings":                      {a: "legacy/acme", b: "legacy/globex"},
+		"siblings sharing a name start": {a: "legacy/acme", b: "legacy/acme2"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := Overlaps(tc.a, tc.b); got != tc.want {
+				t.Errorf("Overlaps(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPrecedes(t *testing.T) {
+	at := func(name string, sec int64) *tenancyv1alpha1.Tenant {
+		return &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.Unix(sec, 0)}}
+	}
+	cases := map[string]struct {
+		a, b *tenancyv1alpha1.Tenant
+		want bool // a came first
+	}{
+		"created earlier":                      {a: at("zeta", 100), b: at("alpha", 200), want: true},
+		"created later":                        {a: at("alpha", 200), b: at("zeta", 100)},
+		"the same second: the first name wins": {a: at("alpha", 100), b: at("zeta", 100), want: true},
+		"the same second: the later name":      {a: at("zeta", 100), b: at("alpha", 100)},
+		"itself":                               {a: at("alpha", 100), b: at("alpha", 100)},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := Precedes(tc.a, tc.b); got != tc.want {
+				t.Errorf("Precedes(%s@%v, %s@%v) = %v, want %v", tc.a.Name, tc.a.CreationTimestamp, tc.b.Name, tc.b.CreationTimestamp, got, tc.want)
+			}
+		})
+	}
+}
