@@ -140,7 +140,8 @@ func writeAdminKubeconfig() error {
 	return os.WriteFile(kubeconfig, data, 0o600)
 }
 
-// writeRecorder records every write request the operator sends.
+// writeRecorder records every request the operator sends except watches (which an informer opens
+// once): writes, and reads that bypass the cache.
 type writeRecorder struct {
 	mu    sync.Mutex
 	paths []string
@@ -154,6 +155,18 @@ func (w *writeRecorder) add(s string) {
 
 // since returns the writes recorded after mark whose path mentions any of the fragments.
 func (w *writeRecorder) since(mark int, fragments ...string) []string {
+	var out []string
+	for _, r := range w.requestsSince(mark, fragments...) {
+		if !strings.HasPrefix(r, http.MethodGet+" ") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// requestsSince returns the requests, reads included, recorded after mark whose path mentions any
+// of the fragments.
+func (w *writeRecorder) requestsSince(mark int, fragments ...string) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
@@ -180,9 +193,7 @@ type recordingTransport struct {
 }
 
 func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions:
-	default:
+	if req.URL.Query().Get("watch") != "true" {
 		t.rec.add(req.Method + " " + req.URL.Path)
 	}
 	return t.next.RoundTrip(req)

@@ -57,6 +57,8 @@ type Stack struct {
 	KubectlBinary   string
 	Vault           *Vault
 	ESO, Operator   *Process
+	// OperatorMetrics is the address of the running operator's metrics endpoint (plain HTTP).
+	OperatorMetrics string
 	opts            StackOptions
 	webhookAddr     string // the operator's webhook, when the chart is installed
 }
@@ -259,6 +261,7 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.OperatorMetrics = metrics
 	args := []string{"--leader-elect=false", "--config=" + configPath, "--metrics-bind-address=" + metrics, "--metrics-secure=false",
 		"--health-probe-bind-address=" + probes}
 	_, port, _ := strings.Cut(s.webhookAddr, ":")
@@ -273,6 +276,13 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		return fmt.Errorf("the operator did not become ready: %w (log: %s)", err, s.Operator.Log)
 	}
 	return nil
+}
+
+// RestartOperator stops the operator process and starts a new one, as a rollout or a crash would:
+// the new process starts with empty caches and nothing in memory.
+func (s *Stack) RestartOperator(ctx context.Context) error {
+	s.Operator.Stop()
+	return s.startOperator(ctx)
 }
 
 // operatorToken writes a token of the operator's ServiceAccount for Vault's audience, where the
