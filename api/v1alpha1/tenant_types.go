@@ -71,7 +71,7 @@ const (
 // TenantSpec declares one customer of the platform.
 // +kubebuilder:validation:XValidation:rule="!has(self.database) || !has(self.database.deletionPolicy) || self.database.deletionPolicy != 'Retain' || self.deletionPolicy != 'Delete'",message="Retain is impossible when spec.deletionPolicy is Delete: the database lives in the namespace being deleted",fieldPath=".database.deletionPolicy"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.database) || has(self.database)",message="cannot be removed once set: delete the Tenant (its deletion policy decides what happens to the data) instead",fieldPath=".database"
-// +kubebuilder:validation:XValidation:rule="!has(self.database) || self.database.mode == 'Shared' || has(self.database.backup) || (has(self.database.deletionPolicy) ? self.database.deletionPolicy : self.deletionPolicy) != 'Delete' || self.database.confirmDeletionWithoutBackup",message="deleting a database that has no backups needs spec.database.confirmDeletionWithoutBackup: true; or configure spec.database.backup, or use the Retain policy",fieldPath=".database.confirmDeletionWithoutBackup"
+// +kubebuilder:validation:XValidation:rule="!has(self.database) || self.database.mode == 'Shared' || has(self.database.backup) || (has(self.database.deletionPolicy) ? self.database.deletionPolicy : self.deletionPolicy) != 'Delete' || (has(self.database.confirmDeletionWithoutBackup) && self.database.confirmDeletionWithoutBackup)",message="deleting a database that has no backups needs spec.database.confirmDeletionWithoutBackup: true; or configure spec.database.backup, or use the Retain policy",fieldPath=".database.confirmDeletionWithoutBackup"
 type TenantSpec struct {
 	// DisplayName is a human-readable name of the customer, for dashboards and
 	// audit reports.
@@ -318,7 +318,7 @@ type DatabaseSpec struct {
 type StorageSpec struct {
 	// Size of each instance's volume. It may grow, never shrink.
 	// +required
-	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).isGreaterThan(quantity('0'))",message="must be greater than zero"
+	// +kubebuilder:validation:XValidation:rule="!isQuantity(string(self)) || quantity(string(self)).isGreaterThan(quantity('0'))",message="must be greater than zero"
 	// +kubebuilder:validation:XValidation:rule="quantity(string(self)).compareTo(quantity(string(oldSelf))) >= 0",message="cannot shrink: a volume can only grow"
 	Size resource.Quantity `json:"size"`
 

@@ -201,7 +201,7 @@ func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 		},
 		"storage that is not a quantity": {
 			manifest: tenant("t", "  database:\n    storage: {size: big}\n"),
-			want:     []string{"spec.database.storage.size", "quantities must match"},
+			want:     []string{"spec.database.storage.size", "should match"},
 		},
 		"five-field backup schedule": {
 			manifest: tenant("t", "  database:\n    storage: {size: 1Gi}\n    backup:\n      schedule: '0 2 * * *'\n"),
@@ -301,6 +301,11 @@ func expectInvalid(t *testing.T, err error, want []string) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error does not contain %q:\n%v", w, err)
 		}
+	}
+	// A CEL rule that fails to evaluate (a field read without has()) still refuses, but shows the
+	// user the evaluation error ahead of the message: each rule must evaluate on every input.
+	if strings.Contains(err.Error(), "evaluating rule") || strings.Contains(err.Error(), "no such key") {
+		t.Errorf("a validation rule failed to evaluate instead of refusing cleanly:\n%v", err)
 	}
 }
 

@@ -340,3 +340,87 @@ func TestRetainPolicyKeepsVaultPolicyAndRole(t *testing.T) {
 		t.Errorf("the retained namespace: %v", err)
 	}
 }
+
+// Vault cleanup is keyed on the tenant, not on its namespace: a suspended Tenant whose namespace
+// was deleted by someone else still has its Vault policies and roles removed when it is deleted
+// under Delete (and its deletion finishes although it is suspended).
+func TestVaultCleanupDoesNotNeedTheNamespace(t *testing.T) {
+	ctx := context.Background()
+	name, _ := secretsTenant(t, "nsgone", "Delete")
+	tnt := &tenancyv1alpha1.Tenant{}
+	if err := k8s.Get(ctx, client.ObjectKey{Name: name}, tnt); err != nil {
+		t.Fatal(err)
+	}
+	tnt.Spec.Suspend = true
+	if err := k8s.Update(ctx, tnt); err != nil {
+		t.Fatal(err)
+	}
+	expectCondition(t, name, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, tenancyv1alpha1.ReasonSuspended)
+	kubectl(t, "", "delete", "namespace", ns(name), "--wait=false")
+	standInForNamespaceController(t, ns(name))
+	testenv.Eventually(t, wait, func() error {
+		if err := k8s.Get(ctx, client.ObjectKey{Name: ns(name)}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("namespace %s still there: %v", ns(name), err)
+		}
+		return nil
+	})
+	kubectl(t, "", "delete", "tenant", name, "--wait=false")
+	testenv.Eventually(t, wait, func() error {
+		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("tenant %s is still there (%v)", name, err)
+		}
+		return nil
+	})
+	for _, p := range []string{"sys/policies/acl/tenant-" + name, "sys/policies/acl/tenant-" + name + "-push", "auth/kubernetes/role/tenant-" + name} {
+		if code := vaultStatus(t, p); code != http.StatusNotFound {
+			t.Errorf("%s after deleting a tenant whose namespace was gone: HTTP %d, want 404", p, code)
+		}
+	}
+}
+
+// A Vault that refuses to remove a tenant's policy (HTTP 403: the operator's Vault policy does not
+// allow it) blocks the deletion with a Stalled condition that says what to do; the explicit
+// skip-vault-cleanup annotation lets it finish and is recorded in a Warning event.
+func TestVaultRefusalBlocksDeletionUntilExplicitlySkipped(t *testing.T) {
+	ctx := context.Background()
+	name, _ := secretsTenant(t, "refused", "Delete")
+	policy := vault(t, http.StatusOK, http.MethodGet, "sys/policies/acl/tenant-operator", nil)["data"].(map[string]any)["policy"].(string)
+	denied := policy + fmt.Sprintf("\npath \"sys/policies/acl/tenant-%s\" {\n  capabilities = [\"deny\"]\n}\n", name)
+	vault(t, http.StatusNoContent, http.MethodPut, "sys/policies/acl/tenant-operator", map[string]string{"policy": denied})
+	t.Cleanup(func() {
+		vault(t, http.StatusNoContent, http.MethodPut, "sys/policies/acl/tenant-operator", map[string]string{"policy": policy})
+	})
+
+	kubectl(t, "", "delete", "tenant", name, "--wait=false")
+	testenv.Eventually(t, wait, func() error {
+		ready, err := tenantCondition(t, name, tenancyv1alpha1.ConditionReady)
+		if err != nil {
+			return err
+		}
+		stalled, err := tenantCondition(t, name, tenancyv1alpha1.ConditionStalled)
+		if err != nil {
+			return err
+		}
+		if ready.Reason != tenancyv1alpha1.ReasonVaultRefused || !strings.Contains(ready.Message, tenancyv1alpha1.AnnotationSkipVaultCleanup) ||
+			stalled.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready is %s: %s; Stalled %s", ready.Reason, ready.Message, stalled.Status)
+		}
+		return nil
+	})
+	if err := k8s.Get(ctx, client.ObjectKey{Name: name}, &tenancyv1alpha1.Tenant{}); err != nil {
+		t.Fatalf("the Tenant was released while Vault refused its cleanup: %v", err)
+	}
+	kubectl(t, "", "annotate", "tenant", name, tenancyv1alpha1.AnnotationSkipVaultCleanup+"=policy removed by hand in CHG-42")
+	standInForNamespaceController(t, ns(name))
+	testenv.Eventually(t, wait, func() error {
+		if err := k8s.Get(ctx, client.ObjectKey{Name: name}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("tenant %s is still there (%v)", name, err)
+		}
+		return nil
+	})
+	out := kubectl(t, "", "get", "events.events.k8s.io", "-n", "default", "--field-selector", "regarding.name="+name,
+		"-o", "jsonpath={range .items[*]}{.reason}:{.note}{\"\\n\"}{end}")
+	if !strings.Contains(out, tenancyv1alpha1.ReasonVaultCleanupSkipped+":") || !strings.Contains(out, "CHG-42") {
+		t.Errorf("no VaultCleanupSkipped event naming the reason; events:\n%s", out)
+	}
+}

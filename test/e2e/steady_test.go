@@ -106,7 +106,7 @@ func TestSteadyStateCostsNoRequests(t *testing.T) {
 	for i := 0; i < withDatabase; i++ {
 		name := newTenantName(t, "steady-db")
 		writeVaultSecret(t, "tenants/"+name+"/api", map[string]string{"token": randomValue(t)})
-		applyTenant(t, name, secretsSpec("Delete")+"  database:\n    mode: Dedicated\n    instances: 1\n    storage: {size: 1Gi}\n")
+		applyTenant(t, name, secretsSpec("Retain")+"  database:\n    mode: Dedicated\n    instances: 1\n    storage: {size: 1Gi}\n")
 		names, dbNames = append(names, name), append(dbNames, name)
 	}
 	for len(names) < total {
