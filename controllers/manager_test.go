@@ -62,13 +62,13 @@ func TestManagerSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opUser, err := env.OperatorUser(ctx, admin)
+	opConfig, err := env.OperatorConfig(ctx, admin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	grantLeaderElection(t, admin, "default")
 	cfg := config.Default()
-	mgr, err := controllers.New(opUser.Config(), controllers.Options{
+	mgr, err := controllers.New(opConfig, controllers.Options{
 		MetricsAddr:          "0",
 		ProbeAddr:            "0",
 		LeaderElection:       true,

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -21,8 +20,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/controllers"
@@ -39,23 +36,14 @@ var (
 	operatorRequests = &requestLog{}
 )
 
-func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunMain(m, run) }
 
 func run(m *testing.M) (int, error) {
-	logFile, err := os.CreateTemp("", "rolebinding-suite-operator-*.log")
+	logFile, err := testenv.LogOperatorToFile("rolebinding")
 	if err != nil {
 		return 0, err
 	}
 	defer logFile.Close()
-	logf.SetLogger(zap.New(zap.WriteTo(logFile)))
-	fmt.Fprintln(os.Stderr, "operator log:", logFile.Name())
 
 	env, err = testenv.StartWithWebhooks()
 	if err != nil {
@@ -67,15 +55,13 @@ func run(m *testing.M) (int, error) {
 	if admin, err = client.New(env.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
 		return 0, err
 	}
-	opUser, err := env.OperatorUser(ctx, admin)
+	opConfig, err := env.OperatorConfig(ctx, admin)
 	if err != nil {
 		return 0, err
 	}
 	cfg := config.Default()
 	cfg.MaxGrantDuration = config.Duration{Duration: 720 * time.Hour}
 	hooks := env.WebhookInstallOptions
-	opConfig := opUser.Config()
-	opConfig.QPS, opConfig.Burst = 20, 30 // what ctrl.GetConfig gives the binary
 	// The manager, its webhook and the webhook's RBAC cache all use this config.
 	opConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return &recordingTransport{next: rt, log: operatorRequests}

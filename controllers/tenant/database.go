@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"time"
 
@@ -266,23 +265,13 @@ func (r *Reconciler) finalizeDatabase(ctx context.Context, s *scope) (bool, erro
 			return false, err
 		}
 	}
-	var errs []error
-	for _, o := range inventory {
-		if o.area != areaDatabase || o.gvk == gvkSecret || o.gvk == gvkBackup {
-			continue // credentials and backups outlive the database; the retain transform keeps them
-		}
-		objs, err := r.listOwned(ctx, t, s.namespaceName, o)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, obj := range objs {
-			if _, err := r.Applier.Delete(ctx, obj); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return len(errs) == 0, errors.Join(errs...)
+	// Credentials and backups outlive the database; the retain transform keeps them.
+	err := r.eachOwned(ctx, s, func(o owned) bool { return o.area == areaDatabase && o.gvk != gvkSecret && o.gvk != gvkBackup },
+		func(_ owned, obj client.Object) error {
+			_, err := r.Applier.Delete(ctx, obj)
+			return err
+		})
+	return err == nil, err
 }
 
 // finalBackup takes the on-demand backup before deletion and reports whether the deletion may go

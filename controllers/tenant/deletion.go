@@ -83,32 +83,38 @@ func (r *Reconciler) finalize(ctx context.Context, s *scope) (ctrl.Result, error
 // RoleBinding controller's grants included: a deleted Tenant grants nothing, and that controller
 // does not grant again without a live Tenant.
 func (r *Reconciler) revokeAccess(ctx context.Context, s *scope) error {
-	var errs []error
-	for _, o := range inventory {
-		if o.area != areaAccess {
-			continue
-		}
-		objs, err := r.listOwned(ctx, s.tenant, s.namespaceName, o)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, obj := range objs {
-			if _, err := r.Applier.Delete(ctx, obj); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return r.eachOwned(ctx, s, func(o owned) bool { return o.area == areaAccess }, func(_ owned, obj client.Object) error {
+		_, err := r.Applier.Delete(ctx, obj)
+		return err
+	})
 }
 
 // retainAll applies the retain transform to every object of the tenant that is still there: the
 // namespace and what is in it, the database's objects on the shared cluster, the credentials.
 // Access was revoked before; an object being deleted is left to its deletion.
 func (r *Reconciler) retainAll(ctx context.Context, s *scope) error {
+	return r.eachOwned(ctx, s, func(o owned) bool { return o.area != areaAccess }, func(o owned, obj client.Object) error {
+		if obj.GetDeletionTimestamp() != nil {
+			return nil
+		}
+		before := obj.DeepCopyObject().(client.Object)
+		if !retain(obj, s.tenant) {
+			return nil
+		}
+		patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+		if err := r.Client.Patch(ctx, obj, patch); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("retain %s %s: %w", o.gvk.Kind, client.ObjectKeyFromObject(obj), err)
+		}
+		return nil
+	})
+}
+
+// eachOwned calls fn for every object of the tenant, of the inventory kinds that match, wherever
+// the inventory places them; it keeps going past failures and joins their errors.
+func (r *Reconciler) eachOwned(ctx context.Context, s *scope, match func(owned) bool, fn func(owned, client.Object) error) error {
 	var errs []error
 	for _, o := range inventory {
-		if o.area == areaAccess {
+		if !match(o) {
 			continue
 		}
 		objs, err := r.listOwned(ctx, s.tenant, s.namespaceName, o)
@@ -117,16 +123,8 @@ func (r *Reconciler) retainAll(ctx context.Context, s *scope) error {
 			continue
 		}
 		for _, obj := range objs {
-			if obj.GetDeletionTimestamp() != nil {
-				continue
-			}
-			before := obj.DeepCopyObject().(client.Object)
-			if !retain(obj, s.tenant) {
-				continue
-			}
-			patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-			if err := r.Client.Patch(ctx, obj, patch); client.IgnoreNotFound(err) != nil {
-				errs = append(errs, fmt.Errorf("retain %s %s: %w", o.gvk.Kind, client.ObjectKeyFromObject(obj), err))
+			if err := fn(o, obj); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}

@@ -185,26 +185,13 @@ func (r *Reconciler) applyOne(ctx context.Context, s *scope, obj client.Object) 
 // that became empty, an SSO role no group maps to any more, a LimitRange whose limits were all
 // removed. Only kinds the inventory marks prunable are considered; what holds data never is.
 func (r *Reconciler) prune(ctx context.Context, s *scope, a area) error {
-	var errs []error
-	for _, o := range inventory {
-		if o.area != a || !o.prune {
-			continue
+	return r.eachOwned(ctx, s, func(o owned) bool { return o.area == a && o.prune }, func(o owned, obj client.Object) error {
+		if s.kept(o.gvk, obj) || obj.GetDeletionTimestamp() != nil || obj.GetLabels()[tenancyv1alpha1.LabelRoleBinding] != "" {
+			return nil // the RoleBinding controller's grants are that controller's to remove
 		}
-		objs, err := r.listOwned(ctx, s.tenant, s.namespaceName, o)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		for _, obj := range objs {
-			if s.kept(o.gvk, obj) || obj.GetDeletionTimestamp() != nil || obj.GetLabels()[tenancyv1alpha1.LabelRoleBinding] != "" {
-				continue // the RoleBinding controller's grants are that controller's to remove
-			}
-			if _, err := r.Applier.Delete(ctx, obj); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	return errors.Join(errs...)
+		_, err := r.Applier.Delete(ctx, obj)
+		return err
+	})
 }
 
 // listOwned lists, from the cache, the objects of one inventory entry that carry the tenant's label,

@@ -22,11 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -47,24 +44,15 @@ var (
 	kubectl    string
 )
 
-func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunMain(m, run) }
 
 func run(m *testing.M) (int, error) {
 	var err error
-	logFile, err := os.CreateTemp("", "tenant-suite-operator-*.log")
+	logFile, err := testenv.LogOperatorToFile("tenant")
 	if err != nil {
 		return 0, err
 	}
 	defer logFile.Close()
-	logf.SetLogger(zap.New(zap.WriteTo(logFile)))
-	fmt.Fprintln(os.Stderr, "operator log:", logFile.Name())
 
 	env, err = testenv.Start()
 	if err != nil {
@@ -83,15 +71,10 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 
-	opUser, err := env.OperatorUser(ctx, admin)
+	opConfig, err := env.OperatorConfig(ctx, admin)
 	if err != nil {
 		return 0, err
 	}
-	opConfig := rest.CopyConfig(opUser.Config())
-	// As in production: ctrl.GetConfig turns client-side rate limiting off (QPS -1) and leaves
-	// fairness to the apiserver. A test user's config would otherwise get client-go's 5 requests a
-	// second, which delays events by minutes once a few hundred are queued.
-	opConfig.QPS = -1
 	opConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &recordingTransport{next: rt, rec: writes} })
 	cfg := config.Default()
 	cfg.TrustedNamespaces = []string{"monitoring", "cnpg-system"}

@@ -23,8 +23,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tenantctl/tenant-operator/controllers"
 	"github.com/tenantctl/tenant-operator/internal/config"
@@ -38,23 +36,14 @@ var (
 	admin client.Client
 )
 
-func TestMain(m *testing.M) {
-	code, err := run(m)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.RunMain(m, run) }
 
 func run(m *testing.M) (int, error) {
-	logFile, err := os.CreateTemp("", "webhook-suite-operator-*.log")
+	logFile, err := testenv.LogOperatorToFile("webhook")
 	if err != nil {
 		return 0, err
 	}
 	defer logFile.Close()
-	logf.SetLogger(zap.New(zap.WriteTo(logFile)))
-	fmt.Fprintln(os.Stderr, "operator log:", logFile.Name())
 
 	env, err = testenv.StartWithWebhooks()
 	if err != nil {
@@ -75,13 +64,11 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	opUser, err := env.OperatorUser(ctx, admin)
+	opConfig, err := env.OperatorConfig(ctx, admin)
 	if err != nil {
 		return 0, err
 	}
 	hooks := env.WebhookInstallOptions
-	opConfig := opUser.Config()
-	opConfig.QPS, opConfig.Burst = 20, 30 // what ctrl.GetConfig gives the binary
 	mgr, err := controllers.New(opConfig, controllers.Options{
 		MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 2, Config: cfg,
 		Webhooks: true, WebhookHost: hooks.LocalServingHost, WebhookPort: hooks.LocalServingPort, WebhookCertDir: hooks.LocalServingCertDir,
