@@ -265,8 +265,10 @@ func (r *Reconciler) finalizeDatabase(ctx context.Context, s *scope) (bool, erro
 			return false, err
 		}
 	}
-	// Credentials and backups outlive the database; the retain transform keeps them.
-	err := r.eachOwned(ctx, s, func(o owned) bool { return o.area == areaDatabase && o.gvk != gvkSecret && o.gvk != gvkBackup },
+	// Backups and credentials Secrets outlive the database object: the tenant's own is kept with a
+	// retained namespace or goes with a deleted one; the copy on the shared cluster keeps its owner
+	// reference (the retain transform leaves it), so the garbage collector deletes it with the Tenant.
+	err := r.eachOwned(ctx, s, func(o owned) bool { return o.area == areaDatabase && o.gvk != gvkBackup && o.gvk != gvkSecret },
 		func(_ owned, obj client.Object) error {
 			_, err := r.Applier.Delete(ctx, obj)
 			return err

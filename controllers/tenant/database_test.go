@@ -392,7 +392,9 @@ func TestSharedDatabaseDeletionKeepsTheData(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The Database and DatabaseRole objects go; their reclaim policy (retain) tells CloudNativePG to
-	// keep the PostgreSQL database and role for the platform team.
+	// keep the PostgreSQL database and role for the platform team. The copy of the credentials on
+	// the shared cluster is not retained: it keeps its owner reference to the Tenant, so the garbage
+	// collector deletes it (this suite has none; the check stands in for it).
 	testenv.Eventually(t, wait, func() error {
 		for _, obj := range []client.Object{&cnpgv1.Database{}, &cnpgv1.DatabaseRole{}} {
 			if err := admin.Get(ctx, key, obj); !apierrors.IsNotFound(err) {
@@ -401,6 +403,32 @@ func TestSharedDatabaseDeletionKeepsTheData(t *testing.T) {
 		}
 		return nil
 	})
+	// Stand-in for the namespace controller, which envtest does not run: it would empty the
+	// namespace the operator deleted and finalize it. We finalize it.
+	testenv.Eventually(t, wait, func() error {
+		ns, err := clientset.CoreV1().Namespaces().Get(ctx, "tenant-tinyco", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil || ns.DeletionTimestamp.IsZero() {
+			return fmt.Errorf("namespace tenant-tinyco not being deleted yet: %v", err)
+		}
+		ns.Spec.Finalizers = nil
+		_, err = clientset.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+		return err
+	})
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Name: "tinyco"}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("Tenant still there: %v", err)
+		}
+		return nil
+	})
+	copied := &corev1.Secret{}
+	get(t, copied, sharedDBNamespace, "tenant-tinyco-credentials")
+	if copied.Labels[tenancyv1alpha1.LabelRetained] != "" || metav1.GetControllerOf(copied) == nil || metav1.GetControllerOf(copied).UID != tnt.UID {
+		t.Errorf("the credentials copy of a deleted database was retained (labels %v, owner %v); the garbage collector must delete it",
+			copied.Labels, metav1.GetControllerOf(copied))
+	}
 }
 
 // Retain on the shared cluster keeps the credentials too: the tenant's Secret and its copy lose

@@ -89,11 +89,18 @@ func (r *Reconciler) revokeAccess(ctx context.Context, s *scope) error {
 	})
 }
 
-// retainAll applies the retain transform to every object of the tenant that is still there: the
-// namespace and what is in it, the database's objects on the shared cluster, the credentials.
-// Access was revoked before; an object being deleted is left to its deletion.
+// retainAll applies the retain transform to every object of the tenant that is still there and that
+// the deletion policy keeps: the namespace and what is in it, the database's objects on the shared
+// cluster, the credentials. Access was revoked before; an object being deleted is left to its
+// deletion.
 func (r *Reconciler) retainAll(ctx context.Context, s *scope) error {
-	return r.eachOwned(ctx, s, func(o owned) bool { return o.area != areaAccess }, func(o owned, obj client.Object) error {
+	deleteDatabase := s.tenant.Spec.Database != nil && effectiveDatabasePolicy(s.tenant) == tenancyv1alpha1.DeletionPolicyDelete
+	keep := func(o owned) bool {
+		// Under the database's Delete policy, what it left on the shared cluster (the credentials
+		// copy) keeps its owner reference, for the garbage collector to delete with the Tenant.
+		return o.area != areaAccess && !(deleteDatabase && o.area == areaDatabase && o.where == outsideTenantNamespace)
+	}
+	return r.eachOwned(ctx, s, keep, func(o owned, obj client.Object) error {
 		if obj.GetDeletionTimestamp() != nil {
 			return nil
 		}
