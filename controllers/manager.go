@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -79,6 +80,7 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 		WebhookServer: hooks,
 		Scheme:        NewScheme(),
 		Cache:         CacheOptions(),
+		NewCache:      newCache,
 		// The kinds the operator has no Go types for (the Barman Cloud ObjectStore) are read from
 		// the cache too, like every other owned kind.
 		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
@@ -182,6 +184,29 @@ func CacheOptions() cache.Options {
 		byObject[k.Object] = cache.ByObject{Label: selector}
 	}
 	return cache.Options{ByObject: byObject}
+}
+
+// newCache leaves out of the cache options the optional owned kinds the cluster does not serve (the
+// Barman Cloud ObjectStore where its plugin is not installed): the cache refuses options for a kind
+// it cannot map, and the operator must run without the plugin. Installing the plugin later takes an
+// operator restart for its ObjectStores to be cached and watched.
+func newCache(config *rest.Config, opts cache.Options) (cache.Cache, error) {
+	optional := map[schema.GroupVersionKind]bool{}
+	for _, k := range tenant.OwnedKinds() {
+		if k.Optional {
+			optional[k.Object.GetObjectKind().GroupVersionKind()] = true
+		}
+	}
+	byObject := make(map[client.Object]cache.ByObject, len(opts.ByObject))
+	for obj, by := range opts.ByObject {
+		if optional[obj.GetObjectKind().GroupVersionKind()] && !tenant.Installed(opts.Mapper, obj) {
+			ctrl.Log.WithName("cache").Info("not caching an optional kind: its CRD is not installed", "kind", obj.GetObjectKind().GroupVersionKind().Kind)
+			continue
+		}
+		byObject[obj] = by
+	}
+	opts.ByObject = byObject
+	return cache.New(config, opts)
 }
 
 // selfManagedCertificate provides the webhook's serving certificate before the server starts.
