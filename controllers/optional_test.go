@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,7 +65,9 @@ func TestRunsWithoutTheBarmanCloudPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mgr, err := controllers.New(opConfig, controllers.Options{MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 2, Config: config.Default()})
+	cfg := config.Default()
+	cfg.Database.Backup = &config.BackupTemplate{ObjectStore: map[string]any{"destinationPath": "s3://backups/tenants"}}
+	mgr, err := controllers.New(opConfig, controllers.Options{MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 2, Config: cfg})
 	if err != nil {
 		t.Fatalf("the manager cannot be built without the ObjectStore CRD: %v", err)
 	}
@@ -99,6 +102,27 @@ func TestRunsWithoutTheBarmanCloudPlugin(t *testing.T) {
 		}
 		if got.Status.ObservedGeneration != got.Generation {
 			return fmt.Errorf("observedGeneration %d, generation %d: a pass failed", got.Status.ObservedGeneration, got.Generation)
+		}
+		return nil
+	})
+
+	// A Tenant that asks for backups is told what is missing.
+	backed := &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "wantsbackups"}, Spec: tenancyv1alpha1.TenantSpec{
+		DeletionPolicy: tenancyv1alpha1.DeletionPolicyRetain,
+		Database: &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseDedicated, Storage: &tenancyv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")},
+			Backup: &tenancyv1alpha1.BackupSpec{Schedule: "0 0 0 * * *"}},
+	}}
+	if err := admin.Create(ctx, backed); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		got := &tenancyv1alpha1.Tenant{}
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(backed), got); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(got.Status.Conditions, tenancyv1alpha1.ConditionDatabaseReady)
+		if c == nil || c.Reason != tenancyv1alpha1.ReasonApplyFailed || !strings.Contains(c.Message, "ObjectStore") {
+			return fmt.Errorf("DatabaseReady is %+v, want ApplyFailed naming the ObjectStore", c)
 		}
 		return nil
 	})
