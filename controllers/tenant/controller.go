@@ -113,6 +113,8 @@ func (r *Reconciler) vaultResync(t *tenancyv1alpha1.Tenant) time.Duration {
 // failed one still run, and errors are joined.
 func (r *Reconciler) reconcileNormal(ctx context.Context, s *scope) error {
 	if err := r.reconcileNamespace(ctx, s); err != nil || !s.namespace.ok() {
+		// A namespace that is someone else's or being deleted is a verdict too (Stalled, or waiting).
+		s.verdict = err == nil
 		return phaseError("namespace", err)
 	}
 	if err := r.reconcileIsolation(ctx, s); err != nil {

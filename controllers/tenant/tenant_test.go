@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -332,6 +333,14 @@ func TestNamespaceConflictTouchesNothing(t *testing.T) {
 	if got.Status.Phase != tenancyv1alpha1.TenantDegraded {
 		t.Errorf("phase = %s, want Degraded", got.Status.Phase)
 	}
+	// A conflict is a verdict: observedGeneration moves, so GitOps tools see Failed, not InProgress.
+	testenv.Eventually(t, wait, func() error {
+		if g := getTenant(t, "gamma"); g.Status.ObservedGeneration != g.Generation {
+			return fmt.Errorf("observedGeneration %d, generation %d", g.Status.ObservedGeneration, g.Generation)
+		}
+		return nil
+	})
+	expectKstatus(t, "gamma", status.FailedStatus)
 	waitForCondition(t, "gamma", tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, tenancyv1alpha1.ReasonNotReady)
 	waitForCondition(t, "gamma", tenancyv1alpha1.ConditionRBACReady, metav1.ConditionFalse, tenancyv1alpha1.ReasonWaitingForNamespace)
 
