@@ -41,6 +41,9 @@ type Options struct {
 	LeaderElectionID     string
 	LeaderElectionNS     string
 	MaxConcurrentTenants int
+	// SkipNameValidation lets a second manager register controllers of the same names in one
+	// process (tests that start a manager of their own next to a suite's); main.go never sets it.
+	SkipNameValidation bool
 	Config               config.Config
 	// Webhooks serves the admission webhook on WebhookHost:WebhookPort with the serving
 	// certificate in WebhookCertDir (tls.crt, tls.key).
@@ -159,12 +162,12 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 		}
 		tenants.Vault = v
 	}
-	if err := tenants.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
+	if err := tenants.SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &o.SkipNameValidation}); err != nil {
 		return nil, fmt.Errorf("set up tenant controller: %w", err)
 	}
 	if err := (&rolebinding.Reconciler{Client: mgr.GetClient(), Config: o.Config,
 		Applier: apply.New(mgr.GetClient(), rolebinding.FieldOwner), Recorder: mgr.GetEventRecorder("tenant-operator")}).
-		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers}); err != nil {
+		SetupWithManager(mgr, controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &o.SkipNameValidation}); err != nil {
 		return nil, fmt.Errorf("set up rolebinding controller: %w", err)
 	}
 	return mgr, nil

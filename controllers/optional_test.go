@@ -67,7 +67,7 @@ func TestRunsWithoutTheBarmanCloudPlugin(t *testing.T) {
 	}
 	cfg := config.Default()
 	cfg.Database.Backup = &config.BackupTemplate{ObjectStore: map[string]any{"destinationPath": "s3://backups/tenants"}}
-	mgr, err := controllers.New(opConfig, controllers.Options{MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 2, Config: cfg})
+	mgr, err := controllers.New(opConfig, controllers.Options{MetricsAddr: "0", ProbeAddr: "0", MaxConcurrentTenants: 2, Config: cfg, SkipNameValidation: true})
 	if err != nil {
 		t.Fatalf("the manager cannot be built without the ObjectStore CRD: %v", err)
 	}

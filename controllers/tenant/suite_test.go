@@ -48,17 +48,12 @@ func TestMain(m *testing.M) { testenv.RunMain(m, run) }
 
 func run(m *testing.M) (int, error) {
 	var err error
-	logFile, err := testenv.LogOperatorToFile("tenant")
+	var stop func()
+	env, stop, err = testenv.StartSuite("tenant", false)
 	if err != nil {
 		return 0, err
 	}
-	defer logFile.Close()
-
-	env, err = testenv.Start()
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = env.Stop() }()
+	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -184,6 +179,12 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 
 // reconcileCount reads controller-runtime's count of finished Tenant reconciles.
 func reconcileCount(t *testing.T) float64 {
+	return tenantReconciles(t, func(string) bool { return true })
+}
+
+// tenantReconciles sums controller-runtime's count of finished Tenant reconciles whose result
+// ("success", "error", "requeue", "requeue_after") matches.
+func tenantReconciles(t *testing.T, match func(result string) bool) float64 {
 	t.Helper()
 	families, err := metrics.Registry.Gather()
 	if err != nil {
@@ -195,10 +196,12 @@ func reconcileCount(t *testing.T) float64 {
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "controller" && l.GetValue() == "tenant" {
-					total += m.GetCounter().GetValue()
-				}
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["controller"] == "tenant" && match(labels["result"]) {
+				total += m.GetCounter().GetValue()
 			}
 		}
 	}

@@ -782,30 +782,5 @@ func cnpgCluster(namespace string) client.Object {
 // tenantRetries counts the Tenant controller's reconciles that ended in an error or a requeue: the
 // passes that schedule another one themselves, as opposed to those a watch event started.
 func tenantRetries(t *testing.T) float64 {
-	t.Helper()
-	families, err := metrics.Registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0.0
-	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			controller, result := "", ""
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "controller":
-					controller = l.GetValue()
-				case "result":
-					result = l.GetValue()
-				}
-			}
-			if controller == "tenant" && result != "success" {
-				total += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return total
+	return tenantReconciles(t, func(result string) bool { return result != "success" })
 }

@@ -39,17 +39,13 @@ var (
 func TestMain(m *testing.M) { testenv.RunMain(m, run) }
 
 func run(m *testing.M) (int, error) {
-	logFile, err := testenv.LogOperatorToFile("webhook")
+	var stop func()
+	var err error
+	env, stop, err = testenv.StartSuite("webhook", true)
 	if err != nil {
 		return 0, err
 	}
-	defer logFile.Close()
-
-	env, err = testenv.StartWithWebhooks()
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = env.Stop() }()
+	defer stop()
 	vault, err := testenv.StartVault()
 	if err != nil {
 		return 0, err

@@ -20,6 +20,25 @@ func RunMain(m *testing.M, run func(*testing.M) (int, error)) {
 	os.Exit(code)
 }
 
+// StartSuite starts a suite's control plane, with the admission webhooks installed and served when
+// webhooks is true, and sends the operator's log to a file named after the suite. stop stops both.
+func StartSuite(name string, webhooks bool) (env *Environment, stop func(), err error) {
+	logFile, err := LogOperatorToFile(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if webhooks {
+		env, err = StartWithWebhooks()
+	} else {
+		env, err = Start()
+	}
+	if err != nil {
+		_ = logFile.Close()
+		return nil, nil, err
+	}
+	return env, func() { _ = env.Stop(); _ = logFile.Close() }, nil
+}
+
 // LogOperatorToFile sends controller-runtime's log (the operator running in the suite) to a new
 // temporary file named after the suite, and says where: test output stays readable, and the log is
 // there when a test fails. The caller closes the file.
