@@ -63,11 +63,17 @@ func (r *Reconciler) otherPaths(ctx context.Context, t *tenancyv1alpha1.Tenant) 
 func (r *Reconciler) reconcileSecrets(ctx context.Context, s *scope) error {
 	t := s.tenant
 	switch {
-	case !secrets.Requested(t):
-		s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "the spec requests none")
-		return nil
-	case r.Config.Vault == nil && t.Spec.Secrets == nil:
-		s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "no Vault is configured: the database credentials stay in the namespace only")
+	case !secrets.Requested(t), r.Config.Vault == nil && t.Spec.Secrets == nil:
+		// Nothing is wanted from Vault: what an earlier spec asked for is pruned.
+		if err := r.prune(ctx, s, areaSecrets); err != nil {
+			s.secrets = failed(tenancyv1alpha1.ReasonApplyFailed, err.Error())
+			return err
+		}
+		if !secrets.Requested(t) {
+			s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "the spec requests none")
+		} else {
+			s.secrets = readyWithReason(tenancyv1alpha1.ReasonNotRequested, "no Vault is configured: the database credentials stay in the namespace only")
+		}
 		return nil
 	case r.Config.Vault == nil || r.Vault == nil:
 		s.secrets = failed(tenancyv1alpha1.ReasonInvalidSpec, "spec.secrets: the operator configuration has no Vault")

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -423,4 +424,25 @@ func TestVaultRefusalBlocksDeletionUntilExplicitlySkipped(t *testing.T) {
 	if !strings.Contains(out, tenancyv1alpha1.ReasonVaultCleanupSkipped+":") || !strings.Contains(out, "CHG-42") {
 		t.Errorf("no VaultCleanupSkipped event naming the reason; events:\n%s", out)
 	}
+}
+
+// Removing spec.secrets from a Tenant that has no database removes the stores, ExternalSecrets and
+// ServiceAccounts it had: each area prunes its own kinds, the secrets area included when it no
+// longer asks for anything.
+func TestRemovingSecretsPrunesTheirObjects(t *testing.T) {
+	ctx := context.Background()
+	name, _ := secretsTenant(t, "unsecret", "Retain")
+	kubectl(t, "", "patch", "tenant", name, "--type=json", "-p", `[{"op":"remove","path":"/spec/secrets"}]`)
+	expectCondition(t, name, tenancyv1alpha1.ConditionSecretsReady, metav1.ConditionTrue, tenancyv1alpha1.ReasonNotRequested)
+	testenv.Eventually(t, wait, func() error {
+		for _, list := range []client.ObjectList{&externalsecrets.ExternalSecretList{}, &externalsecrets.SecretStoreList{}, &corev1.ServiceAccountList{}} {
+			if err := k8s.List(ctx, list, client.InNamespace(ns(name)), client.MatchingLabels{tenancyv1alpha1.LabelTenant: name}); err != nil {
+				return err
+			}
+			if n := meta.LenList(list); n != 0 {
+				return fmt.Errorf("%T still holds %d of the tenant's objects", list, n)
+			}
+		}
+		return nil
+	})
 }
