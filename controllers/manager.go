@@ -44,7 +44,7 @@ type Options struct {
 	// SkipNameValidation lets a second manager register controllers of the same names in one
 	// process (tests that start a manager of their own next to a suite's); main.go never sets it.
 	SkipNameValidation bool
-	Config               config.Config
+	Config             config.Config
 	// Webhooks serves the admission webhook on WebhookHost:WebhookPort with the serving
 	// certificate in WebhookCertDir (tls.crt, tls.key).
 	Webhooks       bool
