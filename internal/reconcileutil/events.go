@@ -12,9 +12,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// abnormalWhenTrue are the condition types whose True is the bad news (kstatus' Stalled, a
-// grant's Expired); for every other type, False is.
-var abnormalWhenTrue = map[string]bool{"Stalled": true, "Expired": true}
+// warningWhen says, per condition type, which status is bad news: kstatus' Stalled and a grant's
+// Expired when True; Reconciling never (True is progress, False is done); every other type (Ready
+// and the areas) when False.
+func warningWhen(typ string, status metav1.ConditionStatus) bool {
+	switch typ {
+	case "Stalled", "Expired":
+		return status == metav1.ConditionTrue
+	case "Reconciling":
+		return false
+	}
+	return status == metav1.ConditionFalse
+}
 
 // Transitions are the conditions of after whose status differs from before: events are recorded
 // for these only, never for a pass that changed nothing. A condition first seen as Unknown is not a
@@ -42,7 +51,7 @@ func RecordTransitions(recorder events.EventRecorder, obj runtime.Object, before
 	}
 	for _, c := range Transitions(before, after) {
 		typ := corev1.EventTypeNormal
-		if (c.Status == metav1.ConditionTrue) == abnormalWhenTrue[c.Type] && c.Status != metav1.ConditionUnknown {
+		if warningWhen(c.Type, c.Status) {
 			typ = corev1.EventTypeWarning
 		}
 		recorder.Eventf(obj, nil, typ, c.Reason, c.Type, "%s is %s: %s", c.Type, c.Status, c.Message)

@@ -17,3 +17,26 @@ func TestTransitions(t *testing.T) {
 		t.Errorf("Transitions = %+v, want only Ready becoming True (a new Unknown is not an event)", got)
 	}
 }
+
+func TestWarningWhen(t *testing.T) {
+	cases := map[string]struct {
+		typ    string                 // condition type
+		status metav1.ConditionStatus // its new status
+		want   bool                   // a Warning event
+	}{
+		"ready":              {typ: "Ready", status: metav1.ConditionTrue, want: false},
+		"not ready":          {typ: "Ready", status: metav1.ConditionFalse, want: true},
+		"an area failing":    {typ: "SecretsReady", status: metav1.ConditionFalse, want: true},
+		"stalled":            {typ: "Stalled", status: metav1.ConditionTrue, want: true},
+		"no longer stalled":  {typ: "Stalled", status: metav1.ConditionFalse, want: false},
+		"reconciling done":   {typ: "Reconciling", status: metav1.ConditionFalse, want: false},
+		"reconciling":        {typ: "Reconciling", status: metav1.ConditionTrue, want: false},
+		"expired":            {typ: "Expired", status: metav1.ConditionTrue, want: true},
+		"unknown is nothing": {typ: "Ready", status: metav1.ConditionUnknown, want: false},
+	}
+	for name, tc := range cases {
+		if got := warningWhen(tc.typ, tc.status); got != tc.want {
+			t.Errorf("%s: warningWhen(%s, %s) = %v, want %v", name, tc.typ, tc.status, got, tc.want)
+		}
+	}
+}

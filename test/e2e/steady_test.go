@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -81,14 +82,26 @@ func writesOf(counts map[string]float64) float64 {
 	return counts["POST"] + counts["PUT"] + counts["PATCH"] + counts["DELETE"]
 }
 
-// settled waits until the Tenant controller has finished at least n passes and has nothing queued.
+// settled waits until the Tenant controller has finished at least n passes, has nothing queued, and
+// the operator has sent no request for quiet: the tenants are in their steady state. (External
+// Secrets Operator finishes its first syncs on its own schedule, and the operator answers them.)
 func settled(t *testing.T, n int) {
 	t.Helper()
+	const quiet = 10 * time.Second
+	var last map[string]float64
+	var since time.Time
 	testenv.Eventually(t, 3*time.Minute, func() error {
 		done := scrape(t, "controller_runtime_reconcile_total", "", `controller="tenant"`)[""]
 		depth := scrape(t, "workqueue_depth", "", `name="tenant"`)[""]
 		if done < float64(n) || depth != 0 {
 			return fmt.Errorf("%v tenant passes done (want %d), %v queued", done, n, depth)
+		}
+		now := apiRequests(t)
+		if last == nil || !maps.Equal(now, last) {
+			last, since = now, time.Now()
+		}
+		if quietFor := time.Since(since); quietFor < quiet {
+			return fmt.Errorf("the operator's requests last changed %s ago (%v)", quietFor.Round(time.Second), now)
 		}
 		return nil
 	})

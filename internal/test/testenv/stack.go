@@ -262,7 +262,9 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		return err
 	}
 	s.OperatorMetrics = metrics
-	args := []string{"--leader-elect=false", "--config=" + configPath, "--metrics-bind-address=" + metrics, "--metrics-secure=false",
+	// Verbosity 1: the log says why each apply was sent (internal/apply), which the request-counting
+	// tests need when they fail.
+	args := []string{"--leader-elect=false", "--zap-log-level=1", "--config=" + configPath, "--metrics-bind-address=" + metrics, "--metrics-secure=false",
 		"--health-probe-bind-address=" + probes}
 	_, port, _ := strings.Cut(s.webhookAddr, ":")
 	args = append(args, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, "webhook-certs"),
@@ -282,6 +284,10 @@ func (s *Stack) startOperator(ctx context.Context) error {
 // the new process starts with empty caches and nothing in memory.
 func (s *Stack) RestartOperator(ctx context.Context) error {
 	s.Operator.Stop()
+	// Keep the stopped process's log beside the new one.
+	if err := os.Rename(s.Operator.Log, s.Operator.Log+".before-restart"); err != nil {
+		return err
+	}
 	return s.startOperator(ctx)
 }
 
