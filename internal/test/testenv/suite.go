@@ -39,6 +39,9 @@ func StartSuite(name string, webhooks bool) (env *Environment, stop func(), err 
 	return env, func() { _ = env.Stop(); _ = logFile.Close() }, nil
 }
 
+// OperatorLog is the path of the file LogOperatorToFile last opened.
+var OperatorLog string
+
 // LogOperatorToFile sends controller-runtime's log (the operator running in the suite) to a new
 // temporary file named after the suite, and says where: test output stays readable, and the log is
 // there when a test fails. The caller closes the file.
@@ -48,6 +51,7 @@ func LogOperatorToFile(suite string) (*os.File, error) {
 		return nil, err
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(f)))
+	OperatorLog = f.Name()
 	fmt.Fprintln(os.Stderr, "operator log:", f.Name())
 	return f, nil
 }
