@@ -599,6 +599,8 @@ eso_up() {
   local dir
   dir="$(cd "${root}" && go mod download -json "github.com/external-secrets/external-secrets@v${ESO_VERSION}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
   kubectl apply --server-side --force-conflicts --field-manager tenantctl-cluster -k "${dir}/config/crds/bases/" >/dev/null
+  # ESO exits at start when a kind it watches is not served yet: wait until every CRD is established.
+  kubectl wait --for condition=Established --timeout 60s crd --all >/dev/null
   start external-secrets env KUBECONFIG="${D}/external-secrets.kubeconfig" "$(bin eso external-secrets)" \
     --enable-leader-election=false --metrics-addr 127.0.0.1:18080 --live-addr 127.0.0.1:18081 \
     --enable-cluster-store-reconciler=false --enable-cluster-external-secret-reconciler=false \
