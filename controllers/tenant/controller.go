@@ -48,8 +48,8 @@ type Reconciler struct {
 	Recorder  events.EventRecorder
 	// Vault manages tenants' Vault policies and roles; nil when no Vault is configured.
 	Vault VaultClient
-	// Clock is the time (time.Now when nil).
-	Clock func() time.Time
+	// Now is the clock (time.Now when nil), as in the RoleBinding controller.
+	Now func() time.Time
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants,verbs=get;list;watch;update;patch

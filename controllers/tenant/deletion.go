@@ -174,8 +174,8 @@ func isTenantRef(ref metav1.OwnerReference) bool {
 }
 
 func (r *Reconciler) now() time.Time {
-	if r.Clock != nil {
-		return r.Clock()
+	if r.Now != nil {
+		return r.Now()
 	}
 	return time.Now()
 }

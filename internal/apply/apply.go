@@ -63,14 +63,14 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 		if err := a.clearLabels(ctx, u, current); err != nil {
 			return true, err
 		}
-		upToDate, err := UpToDate(u, current, a.FieldOwner)
+		why, err := Difference(u, current, a.FieldOwner)
 		if err != nil {
 			return false, err
 		}
-		if upToDate {
+		if why == "" {
 			return false, nil
 		}
-		log.FromContext(ctx).V(1).Info("applying", "kind", gvk.Kind, "object", qualified(obj), "because", Difference(u, current, a.FieldOwner))
+		log.FromContext(ctx).V(1).Info("applying", "kind", gvk.Kind, "object", qualified(obj), "because", why)
 	case apierrors.IsNotFound(err):
 	default:
 		return false, fmt.Errorf("get %s %s: %w", gvk.Kind, qualified(obj), err)

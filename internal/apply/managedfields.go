@@ -11,57 +11,37 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// UpToDate reports whether applying desired as manager would change nothing on live: every field of
-// desired is owned by manager on live with the desired value, and manager owns no field that desired
-// has dropped. It reads only live's managedFields and values, so it needs no schema: FieldsV1 names
-// map keys ("f:name"), keyed list items ("k:{...}"), set items ("v:...") and list positions ("i:N").
-// When in doubt it answers false (an apply is always correct, only not free).
-func UpToDate(desired *unstructured.Unstructured, live client.Object, manager string) (bool, error) {
+// Difference reports why applying desired as manager would change something on live, naming the
+// first field concerned, or "" when it would change nothing: every field of desired is owned by
+// manager on live with the desired value, and manager owns no field that desired has dropped. It
+// reads only live's managedFields and values, so it needs no schema: FieldsV1 names map keys
+// ("f:name"), keyed list items ("k:{...}"), set items ("v:...") and list positions ("i:N"). When in
+// doubt it reports a difference (an apply is always correct, only not free).
+func Difference(desired *unstructured.Unstructured, live client.Object, manager string) (string, error) {
 	var fields map[string]any
-	found := false
 	for _, e := range live.GetManagedFields() {
 		if e.Manager != manager || e.Operation != metav1.ManagedFieldsOperationApply || e.Subresource != "" || e.FieldsV1 == nil {
 			continue
 		}
 		if err := json.Unmarshal(e.FieldsV1.Raw, &fields); err != nil {
-			return false, fmt.Errorf("managedFields of %s: %w", live.GetName(), err)
-		}
-		found = true
-	}
-	if !found {
-		return false, nil
-	}
-	liveMap, err := toMap(live)
-	if err != nil {
-		return false, err
-	}
-	want := requestFields(desired.Object)
-	return covers(want, liveMap, fields) && ownsOnly(fields, want), nil
-}
-
-// Difference names the first field that makes UpToDate false, for logs and tests ("" when none).
-func Difference(desired *unstructured.Unstructured, live client.Object, manager string) string {
-	var fields map[string]any
-	for _, e := range live.GetManagedFields() {
-		if e.Manager == manager && e.Operation == metav1.ManagedFieldsOperationApply && e.Subresource == "" && e.FieldsV1 != nil {
-			_ = json.Unmarshal(e.FieldsV1.Raw, &fields)
+			return "", fmt.Errorf("managedFields of %s: %w", live.GetName(), err)
 		}
 	}
 	if fields == nil {
-		return "(no fields owned by " + manager + ")"
+		return "(no fields owned by " + manager + ")", nil
 	}
 	liveMap, err := toMap(live)
 	if err != nil {
-		return err.Error()
+		return "", err
 	}
 	want := requestFields(desired.Object)
 	if p := coversAt("", want, liveMap, fields); p != "" {
-		return p
+		return p, nil
 	}
 	if !ownsOnly(fields, want) {
-		return "(a field to release)"
+		return "(a field to release)", nil
 	}
-	return ""
+	return "", nil
 }
 
 // requestFields is the part of an apply request that field ownership tracks: not the type and the
@@ -109,8 +89,6 @@ func asNode(v any) map[string]any {
 }
 
 // covers: every field of want is owned (per node) and equal on live.
-func covers(want, live any, node map[string]any) bool { return coversAt("", want, live, node) == "" }
-
 // coversAt returns the path of the first field of want that is not owned with its value on live
 // ("" when there is none).
 func coversAt(path string, want, live any, node map[string]any) string {
