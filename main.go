@@ -27,6 +27,8 @@ func main() {
 		"Serve metrics over HTTPS, to identities that RBAC allows to GET /metrics only.")
 	flag.StringVar(&opts.ProbeAddr, "health-probe-bind-address", ":8081",
 		"Address the /healthz and /readyz probes bind to.")
+	flag.StringVar(&opts.PprofAddr, "pprof-bind-address", "",
+		"Address Go's /debug/pprof profiles are served on (plain HTTP, unauthenticated: bind it to localhost); empty disables them.")
 	flag.BoolVar(&opts.LeaderElection, "leader-elect", true,
 		"Elect a leader, so that only one replica reconciles at a time.")
 	flag.StringVar(&opts.LeaderElectionNS, "leader-election-namespace", "",

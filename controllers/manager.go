@@ -37,6 +37,7 @@ type Options struct {
 	MetricsAddr          string
 	SecureMetrics        bool
 	ProbeAddr            string
+	PprofAddr            string
 	LeaderElection       bool
 	LeaderElectionID     string
 	LeaderElectionNS     string
@@ -89,6 +90,7 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.ProbeAddr,
+		PprofBindAddress:              o.PprofAddr,
 		LeaderElection:                o.LeaderElection,
 		LeaderElectionID:              id,
 		LeaderElectionNamespace:       o.LeaderElectionNS,

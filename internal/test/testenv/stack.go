@@ -40,6 +40,17 @@ type StackOptions struct {
 	VaultResync string
 	// StoreRequeue is how often ESO re-validates SecretStores (default: ESO's 5m).
 	StoreRequeue string
+	// ConfigureControlPlane, when set, configures the control plane before it starts (kube-apiserver
+	// flags such as an audit policy).
+	ConfigureControlPlane func(*envtest.Environment)
+	// OperatorArgs replace the flags the suites run the operator with (no leader election, verbose
+	// logs) by others, for example the chart's; the stack's own addresses, configuration and webhook
+	// flags are always added.
+	OperatorArgs []string
+	// ControllerManager runs kube-controller-manager (make component-kube-node) with only its
+	// namespace and garbage-collector controllers: namespaces really finalize and owned objects are
+	// really collected, with nothing standing in for either.
+	ControllerManager bool
 }
 
 // Stack is a running local platform. Everything in it is real: kube-apiserver and etcd, a Vault dev
@@ -57,6 +68,8 @@ type Stack struct {
 	KubectlBinary   string
 	Vault           *Vault
 	ESO, Operator   *Process
+	// ControllerManager is kube-controller-manager, when StackOptions.ControllerManager asks for it.
+	ControllerManager *Process
 	// OperatorMetrics is the address of the running operator's metrics endpoint (plain HTTP).
 	OperatorMetrics string
 	opts            StackOptions
@@ -125,7 +138,7 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error)
 		return nil, err
 	}
 	var err error
-	if s.Env, err = StartForChart(); err != nil {
+	if s.Env, err = StartForChartWith(opts.ConfigureControlPlane); err != nil {
 		return nil, err
 	}
 	s.KubectlBinary = filepath.Join(s.Env.BinaryAssetsDirectory, "kubectl")
@@ -156,6 +169,11 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error)
 	if err := s.BootstrapVault(ctx); err != nil {
 		return nil, err
 	}
+	if opts.ControllerManager {
+		if err := s.startControllerManager(); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.startESO(); err != nil {
 		return nil, err
 	}
@@ -169,6 +187,7 @@ func StartStack(ctx context.Context, opts StackOptions) (_ *Stack, reterr error)
 func (s *Stack) Stop() {
 	s.Operator.Stop()
 	s.ESO.Stop()
+	s.ControllerManager.Stop()
 	if s.Vault != nil {
 		_ = s.Vault.Stop()
 	}
@@ -264,8 +283,12 @@ func (s *Stack) startOperator(ctx context.Context) error {
 	s.OperatorMetrics = metrics
 	// Verbosity 1: the log says why each apply was sent (internal/apply), which the request-counting
 	// tests need when they fail.
-	args := []string{"--leader-elect=false", "--zap-log-level=1", "--config=" + configPath, "--metrics-bind-address=" + metrics, "--metrics-secure=false",
-		"--health-probe-bind-address=" + probes}
+	args := []string{"--leader-elect=false", "--zap-log-level=1"}
+	if s.opts.OperatorArgs != nil {
+		args = append([]string(nil), s.opts.OperatorArgs...)
+	}
+	args = append(args, "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
+		"--health-probe-bind-address="+probes)
 	_, port, _ := strings.Cut(s.webhookAddr, ":")
 	args = append(args, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, "webhook-certs"),
 		"--webhook-cert-mode=self-managed", "--webhook-cert-extra-hosts=127.0.0.1")
@@ -354,6 +377,20 @@ func (s *Stack) Kubectl(ctx context.Context, stdin string, args ...string) (stri
 	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// startControllerManager runs kube-controller-manager's namespace and garbage-collector
+// controllers as the cluster admin, serving nothing.
+func (s *Stack) startControllerManager() error {
+	kubelet, err := ComponentBinary("kube-node")
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(filepath.Dir(kubelet), "kube-controller-manager")
+	s.ControllerManager, err = StartProcess("kube-controller-manager", filepath.Join(s.opts.Dir, "kube-controller-manager.log"), nil, bin,
+		"--kubeconfig="+s.AdminKubeconfig, "--controllers=namespace-controller,garbage-collector-controller",
+		"--leader-elect=false", "--secure-port=0")
+	return err
 }
 
 // installESOGenerators installs the ESO CRDs the operator does not use but the ESO controller

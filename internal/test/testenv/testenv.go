@@ -142,20 +142,26 @@ type Environment struct {
 }
 
 // Start starts kube-apiserver and etcd with every CRD installed, and waits until they are served.
-func Start() (*Environment, error) { return start(false, true) }
+func Start() (*Environment, error) { return start(false, true, nil) }
 
 // StartForChart starts a control plane with only the third-party CRDs (CloudNativePG, Barman
 // Cloud, External Secrets Operator): the operator's own CRDs, roles, admission policies and
 // webhook are for the chart to install.
-func StartForChart() (*Environment, error) { return start(false, false) }
+func StartForChart() (*Environment, error) { return start(false, false, nil) }
+
+// StartForChartWith is StartForChart with the control plane configured before it starts (for
+// example kube-apiserver flags: env.ControlPlane.GetAPIServer().Configure()).
+func StartForChartWith(configure func(*envtest.Environment)) (*Environment, error) {
+	return start(false, false, configure)
+}
 
 // StartWithWebhooks is Start plus the operator's ValidatingWebhookConfiguration (config/webhook),
 // pointed at a local webhook server: serve it on WebhookInstallOptions' LocalServingHost,
 // LocalServingPort and LocalServingCertDir. It fails closed, so creating a tenancy RoleBinding
 // needs the operator's webhook running.
-func StartWithWebhooks() (*Environment, error) { return start(true, true) }
+func StartWithWebhooks() (*Environment, error) { return start(true, true, nil) }
 
-func start(webhooks, platform bool) (*Environment, error) {
+func start(webhooks, platform bool, configure func(*envtest.Environment)) (*Environment, error) {
 	assets, err := Assets()
 	if err != nil {
 		return nil, err
@@ -176,6 +182,9 @@ func start(webhooks, platform bool) (*Environment, error) {
 	}
 	if webhooks {
 		env.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join(RepoRoot(), "config", "webhook", "manifests.yaml")}}
+	}
+	if configure != nil {
+		configure(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
