@@ -188,7 +188,7 @@ func CacheOptions() cache.Options {
 	for _, k := range tenant.OwnedKinds() {
 		byObject[k.Object] = cache.ByObject{Label: selector}
 	}
-	return cache.Options{ByObject: byObject}
+	return cache.Options{ByObject: byObject, DefaultTransform: trimForCache}
 }
 
 // newCache leaves out of the cache options the optional owned kinds the cluster does not serve (the

@@ -27,6 +27,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 type options struct {
@@ -55,6 +58,7 @@ func main() {
 	flag.BoolVar(&o.renderOnly, "render", false, "render the document from -out/results.json without measuring")
 	flag.BoolVar(&o.keep, "keep", false, "keep the logs (operator, apiserver audit, ...) of the run")
 	flag.Parse()
+	ctrllog.SetLogger(logr.Discard()) // the benchmark's own caches; it reports through progress
 	var err error
 	if o.minimal, err = sizes(minimal); err == nil {
 		if o.database, err = sizes(database); err == nil {

@@ -36,6 +36,7 @@ type auditEvent struct {
 	Verb      string // get, list, watch, create, update, patch, delete, deletecollection
 	Resource  string // group/resource, e.g. "namespaces", "rbac.authorization.k8s.io/rolebindings"
 	Name      string // the object's name, for requests about one object
+	Namespace string
 	Subsource string
 }
 
@@ -81,6 +82,7 @@ func (a *auditLog) refresh() error {
 				Resource    string `json:"resource"`
 				APIGroup    string `json:"apiGroup"`
 				Name        string `json:"name"`
+				Namespace   string `json:"namespace"`
 				Subresource string `json:"subresource"`
 			} `json:"objectRef"`
 		}
@@ -96,7 +98,7 @@ func (a *auditLog) refresh() error {
 		if e.ObjectRef.APIGroup != "" {
 			res = e.ObjectRef.APIGroup + "/" + res
 		}
-		a.events = append(a.events, auditEvent{At: e.StageTimestamp, Verb: e.Verb, Resource: res, Name: e.ObjectRef.Name, Subsource: e.ObjectRef.Subresource})
+		a.events = append(a.events, auditEvent{At: e.StageTimestamp, Verb: e.Verb, Resource: res, Name: e.ObjectRef.Name, Namespace: e.ObjectRef.Namespace, Subsource: e.ObjectRef.Subresource})
 	}
 }
 
@@ -134,8 +136,8 @@ func isWrite(verb string) bool {
 	return false
 }
 
-// byVerb counts events by verb; byVerbResource by "verb resource[/subresource]".
-func byVerb(events []auditEvent) map[string]int {
+// countVerbs counts events by verb; byVerbResource by "verb resource[/subresource]".
+func countVerbs(events []auditEvent) map[string]int {
 	out := map[string]int{}
 	for _, e := range events {
 		out[e.Verb]++
@@ -158,13 +160,13 @@ func byVerbResource(events []auditEvent) map[string]int {
 // metricLine is one sample of the Prometheus text format.
 var metricLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([0-9.eE+-]+|NaN|\+Inf)$`)
 
-type sample struct {
+type metricSample struct {
 	name, labels string
 	value        float64
 }
 
 // metrics are one scrape of the operator's /metrics (controller-runtime's and client-go's).
-type metrics []sample
+type metrics []metricSample
 
 func scrape(addr string) (metrics, error) {
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -184,7 +186,7 @@ func scrape(addr string) (metrics, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, sample{name: m[1], labels: m[2], value: v})
+		out = append(out, metricSample{name: m[1], labels: m[2], value: v})
 	}
 	return out, sc.Err()
 }

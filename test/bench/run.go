@@ -50,6 +50,20 @@ type bench struct {
 	created map[string]time.Time // when each Tenant's apply was sent
 	ready   map[string]time.Time // when each was first seen Ready
 	exists  map[string]bool
+	waiters map[string]chan struct{} // closed when the Tenant is first seen Ready
+}
+
+// waitReady returns a channel closed once the Tenant is seen Ready.
+func (b *bench) waitReady(name string) <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := make(chan struct{})
+	if _, done := b.ready[name]; done {
+		close(ch)
+		return ch
+	}
+	b.waiters[name] = ch
+	return ch
 }
 
 func run(ctx context.Context, o options) (reterr error) {
@@ -73,7 +87,7 @@ func run(ctx context.Context, o options) (reterr error) {
 	if out, err := exec.Command("go", "build", "-o", manager, ".").CombinedOutput(); err != nil {
 		return fmt.Errorf("build the operator: %v: %s", err, out)
 	}
-	b := &bench{o: o, created: map[string]time.Time{}, ready: map[string]time.Time{}, exists: map[string]bool{}}
+	b := &bench{o: o, created: map[string]time.Time{}, ready: map[string]time.Time{}, exists: map[string]bool{}, waiters: map[string]chan struct{}{}}
 	b.audit = &auditLog{path: filepath.Join(dir, "audit.log")}
 	policy := filepath.Join(dir, "audit-policy.yaml")
 	if err := os.WriteFile(policy, fmt.Appendf(nil, auditPolicy, testenv.OperatorUsername), 0o600); err != nil {
@@ -83,9 +97,6 @@ func run(ctx context.Context, o options) (reterr error) {
 		return err
 	}
 	operatorConfig := filepath.Join(root, "config", "dev", "operator-config.yaml")
-	if b.cfg, err = config.Load(operatorConfig); err != nil {
-		return err
-	}
 	progress("starting kube-apiserver, etcd, kube-controller-manager, Vault, External Secrets Operator and the operator")
 	b.stack, err = testenv.StartStack(ctx, testenv.StackOptions{
 		Dir: dir, Manager: manager, OperatorConfig: operatorConfig, ControllerManager: true,
@@ -102,6 +113,10 @@ func run(ctx context.Context, o options) (reterr error) {
 		return err
 	}
 	defer b.stack.Stop()
+	// The configuration the operator runs with: the file, plus the stack's Vault.
+	if b.cfg, err = config.Load(filepath.Join(dir, "operator-config.yaml")); err != nil {
+		return err
+	}
 	if b.admin, err = client.New(b.stack.Env.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
 		return err
 	}
@@ -232,6 +247,10 @@ func (b *bench) watch(ctx context.Context) error {
 		b.exists[t.Name] = true
 		if _, done := b.ready[t.Name]; !done && meta.IsStatusConditionTrue(t.Status.Conditions, tenancyv1alpha1.ConditionReady) {
 			b.ready[t.Name] = now
+			if ch, ok := b.waiters[t.Name]; ok {
+				close(ch)
+				delete(b.waiters, t.Name)
+			}
 		}
 	}
 	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
