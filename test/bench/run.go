@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,9 +40,12 @@ const (
 )
 
 type bench struct {
-	o         options
-	stack     *testenv.Stack
-	admin     client.Client
+	o     options
+	stack *testenv.Stack
+	admin client.Client
+	// operator is a plain client with the operator's identity (the generated manager role), for the
+	// floor: the apiserver authorizes and checks for escalation the same way for both.
+	operator  client.Client
 	cfg       config.Config
 	audit     *auditLog
 	pprofAddr string
@@ -118,6 +122,14 @@ func run(ctx context.Context, o options) (reterr error) {
 		return err
 	}
 	if b.admin, err = client.New(b.stack.Env.Config, client.Options{Scheme: controllers.NewScheme()}); err != nil {
+		return err
+	}
+	operatorREST, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "operator.kubeconfig"))
+	if err != nil {
+		return err
+	}
+	operatorREST.QPS = -1 // as ctrl.GetConfig gives the operator: no client-side rate limit
+	if b.operator, err = client.New(operatorREST, client.Options{Scheme: controllers.NewScheme()}); err != nil {
 		return err
 	}
 	if err := b.watch(ctx); err != nil {

@@ -237,7 +237,7 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 }
 
 // floor creates, for n tenants of the shape, exactly the objects the builders produce, with the
-// operator's number of writers and one server-side apply each, and no controller. The Tenants'
+// operator's number of writers and identity, one server-side apply each, and no controller. The Tenants'
 // defaults come from a dry run first, outside the timing.
 func (b *bench) floor(ctx context.Context, s *Scenario, shape string, n int, policy tenancyv1alpha1.DeletionPolicy) error {
 	objs := make([][]*unstructured.Unstructured, n)
@@ -266,7 +266,7 @@ func (b *bench) floor(ctx context.Context, s *Scenario, shape string, n int, pol
 	start := time.Now()
 	if err := parallel(ctx, n, b.o.workers, func(i int) error {
 		for _, u := range objs[i] {
-			if err := b.admin.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("bench-floor"), client.ForceOwnership); err != nil {
+			if err := b.operator.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("bench-floor"), client.ForceOwnership); err != nil {
 				return fmt.Errorf("apply %s %s: %w", u.GetKind(), u.GetName(), err)
 			}
 		}
