@@ -84,13 +84,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	return r.reconcile(ctx, rb)
 }
 
-// patchStatus derives the kstatus conditions, records events for transitions, and writes the
-// status if it changed. Every pass reaches a verdict on a grant, so observedGeneration moves.
+// patchStatus derives the kstatus conditions, writes the status if it changed, and then records
+// events for the notable transitions (as in the Tenant controller: Ready's, and any condition's into
+// or out of trouble). Every pass reaches a verdict on a grant, so observedGeneration moves.
 func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	setKstatus(s.rb)
 	s.rb.Status.ObservedGeneration = s.rb.Generation
-	reconcileutil.RecordTransitions(r.Recorder, s.rb, s.before.Status.Conditions, s.rb.Status.Conditions)
-	return reconcileutil.PatchStatus(ctx, r.Client, s.before, s.rb)
+	if err := reconcileutil.PatchStatus(ctx, r.Client, s.before, s.rb); err != nil {
+		return err
+	}
+	reconcileutil.RecordTransitions(r.Recorder, s.rb, s.before.Status.Conditions, s.rb.Status.Conditions, tenancyv1alpha1.ConditionReady)
+	return nil
 }
 
 func (r *Reconciler) now() time.Time {
