@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -90,8 +90,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		s.suspended = true
 		return ctrl.Result{}, nil
 	}
-	if !controllerutil.ContainsFinalizer(tenant, tenancyv1alpha1.Finalizer) {
-		return ctrl.Result{}, reconcileutil.AddFinalizer(ctx, r.Client, tenant, tenancyv1alpha1.Finalizer)
+	// The finalizer is in place before anything is made, and the pass goes on: a pass of its own
+	// would write a status of Unknowns only for the next pass to overwrite it, one status patch
+	// and an extra pass per new tenant. The patch leaves tenant at the new resourceVersion, which
+	// the status patch at the end of this pass is locked on.
+	if err := reconcileutil.AddFinalizer(ctx, r.Client, tenant, tenancyv1alpha1.Finalizer); err != nil {
+		// A conflict: the Tenant changed since it was read, and a status patch locked on what was
+		// read would meet the same conflict. The retry reads it anew.
+		s.stale = apierrors.IsConflict(err)
+		return ctrl.Result{}, err
 	}
 	if err := r.reconcileNormal(ctx, s); err != nil {
 		return ctrl.Result{}, err

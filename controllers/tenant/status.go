@@ -164,6 +164,9 @@ func orUnknown(o outcome) outcome {
 // the pass (finalizer) is not undone. A status write that fails records nothing: the pass is
 // retried from the status as written, and tells of the transitions then, once.
 func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
+	if s.stale {
+		return nil
+	}
 	computeStatus(s, s.verdict)
 	base := s.tenant.DeepCopy()
 	base.Status = s.before.Status
