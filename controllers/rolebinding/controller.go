@@ -187,9 +187,19 @@ func (r *Reconciler) setNotInForce(rb *tenancyv1alpha1.RoleBinding, reason, msg 
 	reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 }
 
-// revoke deletes the grant's RBAC RoleBinding if it exists.
+// revoke deletes the grant's RBAC RoleBinding if the cache has it. Every grant carries the tenant
+// label, so the cache holds every one the operator made; one made so recently that the cache has
+// not seen it yet brings its tenancy RoleBinding back here when it arrives (Owns), and is deleted
+// then. So a revoked grant's later passes (the deletion's own watch event, its Tenant's status
+// changes, a resync) cost no request, where a blind delete cost a DELETE answered 404 each time.
 func (r *Reconciler) revoke(ctx context.Context, namespace, name string) error {
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	rb := &rbacv1.RoleBinding{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, rb); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !rb.DeletionTimestamp.IsZero() {
+		return nil
+	}
 	_, err := r.Applier.Delete(ctx, rb)
 	return err
 }
