@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -48,6 +49,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+
+	// written: this controller's last status writes that its cache may not have seen yet.
+	written reconcileutil.OwnWrites
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=rolebindings,verbs=get;list;watch;update;patch
@@ -66,11 +70,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	rb := &tenancyv1alpha1.RoleBinding{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rb); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.written.Forget(req.NamespacedName)
 			// Removed explicitly rather than left to the garbage collector alone: access must end
 			// with the object even where no collector runs.
 			return ctrl.Result{}, r.revoke(ctx, req.Namespace, access.GrantName(req.Name))
 		}
 		return ctrl.Result{}, err
+	}
+	if r.written.Behind(rb) {
+		// As in the Tenant controller: the cache has not seen this controller's last status write
+		// yet, and that write's watch event brings the grant back. Its access is as that pass left
+		// it: in force, or revoked.
+		log.FromContext(ctx).V(1).Info("the cache is behind this controller's last write to the RoleBinding; its watch event brings it back")
+		return ctrl.Result{}, nil
 	}
 	if !rb.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb.Name))
@@ -93,6 +105,7 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	if err := reconcileutil.PatchStatus(ctx, r.Client, s.before, s.rb); err != nil {
 		return err
 	}
+	r.written.Wrote(s.rb)
 	reconcileutil.RecordTransitions(r.Recorder, s.rb, s.before.Status.Conditions, s.rb.Status.Conditions, tenancyv1alpha1.ConditionReady)
 	return nil
 }

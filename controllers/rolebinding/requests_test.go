@@ -15,6 +15,48 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 )
 
+// TestNewGrantCostsOneApplyAndOneStatusWrite: a grant made in force costs the RoleBinding
+// controller one apply (its RBAC RoleBinding) and one status patch, however its passes fall: the
+// pass that the RBAC RoleBinding's own watch event brings right after the first does not write the
+// same status again on a resourceVersion the cache has not caught up with.
+func TestNewGrantCostsOneApplyAndOneStatusWrite(t *testing.T) {
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		passes := rolebindingIdle(t)
+		mark := operatorRequests.mark()
+		rb := grant(acmeNS, fmt.Sprintf("frank-%d", i), "viewer", time.Hour, user("acme:frank"))
+		if err := as(t, "acme:admin").Create(ctx, rb); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Delete(context.Background(), rb) })
+		testenv.Eventually(t, wait, func() error {
+			c, ok := condition(t, client.ObjectKeyFromObject(rb), tenancyv1alpha1.ConditionReady)
+			if !ok || c.Status != metav1.ConditionTrue {
+				return fmt.Errorf("Ready is %+v", c)
+			}
+			// The RBAC RoleBinding's watch event brings the grant back at least once more.
+			if n := rolebindingIdle(t); n < passes+2 {
+				return fmt.Errorf("%v RoleBinding passes, want at least %v", n, passes+2)
+			}
+			return nil
+		})
+		var sent []string
+		for _, r := range operatorRequests.since(mark) {
+			if strings.Contains(r, rb.Name) && !strings.Contains(r, "watch=true") {
+				path, _, _ := strings.Cut(r, "?")
+				sent = append(sent, path)
+			}
+		}
+		want := []string{
+			"PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/" + acmeNS + "/rolebindings/tenancy:" + rb.Name,
+			"PATCH /apis/tenancy.tenantctl.io/v1alpha1/namespaces/" + acmeNS + "/rolebindings/" + rb.Name + "/status",
+		}
+		if strings.Join(sent, "\n") != strings.Join(want, "\n") {
+			t.Errorf("grant %s sent:\n%s\nwant:\n%s", rb.Name, strings.Join(sent, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
 // TestRevokedGrantCostsNoRequest: once a grant has expired and its RBAC RoleBinding is gone, a pass
 // over it (here brought by a change to its metadata; in a cluster also by its Tenant's status
 // changes and by resyncs) finds nothing in the cache to revoke and sends no request for it.

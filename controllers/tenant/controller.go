@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -50,6 +51,9 @@ type Reconciler struct {
 	Vault VaultClient
 	// Now is the clock (time.Now when nil), as in the RoleBinding controller.
 	Now func() time.Time
+
+	// written: this controller's last writes to Tenants that its cache may not have seen yet.
+	written reconcileutil.OwnWrites
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants,verbs=get;list;watch;update;patch
@@ -71,7 +75,17 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	tenant := &tenancyv1alpha1.Tenant{}
 	if err := r.Client.Get(ctx, req.NamespacedName, tenant); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.written.Behind(tenant) {
+		// The cache has not seen this controller's last write to the Tenant yet: a pass now would
+		// write the same status again, on a stale resourceVersion. That write's watch event is on
+		// its way and brings the Tenant back.
+		log.FromContext(ctx).V(1).Info("the cache is behind this controller's last write to the Tenant; its watch event brings it back")
+		return ctrl.Result{}, nil
 	}
 	s := newScope(tenant)
 	defer func() {
@@ -100,6 +114,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		s.stale = apierrors.IsConflict(err)
 		return ctrl.Result{}, err
 	}
+	r.written.Wrote(tenant)
 	if err := r.reconcileNormal(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}

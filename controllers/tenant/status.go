@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
@@ -174,8 +175,11 @@ func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	switch {
 	case apierrors.IsNotFound(err):
 		err = nil // the finalizer was removed and the Tenant is gone
+		r.written.Forget(client.ObjectKeyFromObject(s.tenant))
 	case err != nil:
 		return err
+	default:
+		r.written.Wrote(s.tenant)
 	}
 	reconcileutil.RecordTransitions(r.Recorder, s.tenant, s.before.Status.Conditions, s.tenant.Status.Conditions, tenancyv1alpha1.ConditionReady)
 	return err
