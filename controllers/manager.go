@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -28,6 +29,7 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/apply"
 	"github.com/tenantctl/tenant-operator/internal/certs"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
 	"github.com/tenantctl/tenant-operator/internal/vault"
 	webhooks "github.com/tenantctl/tenant-operator/internal/webhook"
 )
@@ -62,6 +64,13 @@ const DefaultLeaderElectionID = "tenant-operator.tenancy.tenantctl.io"
 
 // New builds the manager with the production cache options and every controller registered.
 func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
+	// Every client below is made from this config, so every request is counted by verb and
+	// resource (tenant_operator_api_requests_total).
+	if err := reconcileutil.RegisterMetrics(apiRequests); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	restConfig = rest.CopyConfig(restConfig)
+	restConfig.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countRequests{next: rt} })
 	metricsOpts := metricsserver.Options{BindAddress: o.MetricsAddr, SecureServing: o.SecureMetrics}
 	if o.SecureMetrics {
 		// Only identities allowed to GET /metrics by RBAC may scrape, as kubebuilder v4 does.

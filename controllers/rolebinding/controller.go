@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -48,6 +49,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+
+	// written: this controller's last status writes that its cache may not have seen yet.
+	written reconcileutil.OwnWrites
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=rolebindings,verbs=get;list;watch;update;patch
@@ -66,11 +70,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	rb := &tenancyv1alpha1.RoleBinding{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rb); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.written.Forget(req.NamespacedName)
 			// Removed explicitly rather than left to the garbage collector alone: access must end
 			// with the object even where no collector runs.
 			return ctrl.Result{}, r.revoke(ctx, req.Namespace, access.GrantName(req.Name))
 		}
 		return ctrl.Result{}, err
+	}
+	if r.written.Behind(rb) {
+		// As in the Tenant controller: the cache has not seen this controller's last status write
+		// yet, and that write's watch event brings the grant back. Its access is as that pass left
+		// it: in force, or revoked.
+		log.FromContext(ctx).V(1).Info("the cache is behind this controller's last write to the RoleBinding; its watch event brings it back")
+		return ctrl.Result{}, nil
 	}
 	if !rb.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.revoke(ctx, rb.Namespace, access.GrantName(rb.Name))
@@ -84,13 +96,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	return r.reconcile(ctx, rb)
 }
 
-// patchStatus derives the kstatus conditions, records events for transitions, and writes the
-// status if it changed. Every pass reaches a verdict on a grant, so observedGeneration moves.
+// patchStatus derives the kstatus conditions, writes the status if it changed, and then records
+// events for the notable transitions (as in the Tenant controller: Ready's, and any condition's into
+// or out of trouble). Every pass reaches a verdict on a grant, so observedGeneration moves.
 func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
 	setKstatus(s.rb)
 	s.rb.Status.ObservedGeneration = s.rb.Generation
-	reconcileutil.RecordTransitions(r.Recorder, s.rb, s.before.Status.Conditions, s.rb.Status.Conditions)
-	return reconcileutil.PatchStatus(ctx, r.Client, s.before, s.rb)
+	if err := reconcileutil.PatchStatus(ctx, r.Client, s.before, s.rb); err != nil {
+		return err
+	}
+	r.written.Wrote(s.rb)
+	reconcileutil.RecordTransitions(r.Recorder, s.rb, s.before.Status.Conditions, s.rb.Status.Conditions, tenancyv1alpha1.ConditionReady)
+	return nil
 }
 
 func (r *Reconciler) now() time.Time {
@@ -183,9 +200,19 @@ func (r *Reconciler) setNotInForce(rb *tenancyv1alpha1.RoleBinding, reason, msg 
 	reconcileutil.SetCondition(&rb.Status.Conditions, rb.Generation, tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
 }
 
-// revoke deletes the grant's RBAC RoleBinding if it exists.
+// revoke deletes the grant's RBAC RoleBinding if the cache has it. Every grant carries the tenant
+// label, so the cache holds every one the operator made; one made so recently that the cache has
+// not seen it yet brings its tenancy RoleBinding back here when it arrives (Owns), and is deleted
+// then. So a revoked grant's later passes (the deletion's own watch event, its Tenant's status
+// changes, a resync) cost no request, where a blind delete cost a DELETE answered 404 each time.
 func (r *Reconciler) revoke(ctx context.Context, namespace, name string) error {
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	rb := &rbacv1.RoleBinding{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, rb); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !rb.DeletionTimestamp.IsZero() {
+		return nil
+	}
 	_, err := r.Applier.Delete(ctx, rb)
 	return err
 }

@@ -9,14 +9,15 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -50,6 +51,9 @@ type Reconciler struct {
 	Vault VaultClient
 	// Now is the clock (time.Now when nil), as in the RoleBinding controller.
 	Now func() time.Time
+
+	// written: this controller's last writes to Tenants that its cache may not have seen yet.
+	written reconcileutil.OwnWrites
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants,verbs=get;list;watch;update;patch
@@ -71,7 +75,17 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, reterr error) {
 	tenant := &tenancyv1alpha1.Tenant{}
 	if err := r.Client.Get(ctx, req.NamespacedName, tenant); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.written.Behind(tenant) {
+		// The cache has not seen this controller's last write to the Tenant yet: a pass now would
+		// write the same status again, on a stale resourceVersion. That write's watch event is on
+		// its way and brings the Tenant back.
+		log.FromContext(ctx).V(1).Info("the cache is behind this controller's last write to the Tenant; its watch event brings it back")
+		return ctrl.Result{}, nil
 	}
 	s := newScope(tenant)
 	defer func() {
@@ -90,9 +104,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		s.suspended = true
 		return ctrl.Result{}, nil
 	}
-	if !controllerutil.ContainsFinalizer(tenant, tenancyv1alpha1.Finalizer) {
-		return ctrl.Result{}, reconcileutil.AddFinalizer(ctx, r.Client, tenant, tenancyv1alpha1.Finalizer)
+	// The finalizer is in place before anything is made, and the pass goes on: a pass of its own
+	// would write a status of Unknowns only for the next pass to overwrite it, one status patch
+	// and an extra pass per new tenant. The patch leaves tenant at the new resourceVersion, which
+	// the status patch at the end of this pass is locked on.
+	if err := reconcileutil.AddFinalizer(ctx, r.Client, tenant, tenancyv1alpha1.Finalizer); err != nil {
+		// A conflict: the Tenant changed since it was read, and a status patch locked on what was
+		// read would meet the same conflict. The retry reads it anew.
+		s.stale = apierrors.IsConflict(err)
+		return ctrl.Result{}, err
 	}
+	r.written.Wrote(tenant)
 	if err := r.reconcileNormal(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}

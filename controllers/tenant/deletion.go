@@ -76,7 +76,11 @@ func (r *Reconciler) finalize(ctx context.Context, s *scope) (ctrl.Result, error
 	if err := r.retainAll(ctx, s); err != nil {
 		return ctrl.Result{}, phaseError("deletion", err)
 	}
-	return ctrl.Result{}, reconcileutil.RemoveFinalizer(ctx, r.Client, t, tenancyv1alpha1.Finalizer)
+	if err := reconcileutil.RemoveFinalizer(ctx, r.Client, t, tenancyv1alpha1.Finalizer); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.written.Wrote(t) // a Tenant that other finalizers keep; one that is gone is forgotten
+	return ctrl.Result{}, nil
 }
 
 // revokeAccess deletes every binding and role of the tenant (the inventory's access kinds), the

@@ -39,6 +39,9 @@ type scope struct {
 	// error to retry. Only then does observedGeneration move, as in Cluster API: an invalid spec is
 	// a verdict (kstatus then reads Stalled as Failed), a Vault that cannot be reached is not.
 	verdict bool
+	// stale: a write to the Tenant met a conflict, so the Tenant as read is not the latest and no
+	// status is written from it; the pass is retried on the fresh object.
+	stale bool
 
 	keep map[schema.GroupVersionKind]map[string]bool // kind -> names applied in this pass
 }

@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/reconcileutil"
@@ -158,17 +159,28 @@ func orUnknown(o outcome) outcome {
 	return outcome{status: metav1.ConditionUnknown, reason: tenancyv1alpha1.ReasonReconciling, message: "not observed yet"}
 }
 
-// patchStatus computes the status, records events for transitions, and writes the status if it
-// changed. Only status is diffed, against the object as it is now, so a metadata write earlier in
-// the pass (finalizer) is not undone.
+// patchStatus computes the status, writes it if it changed, and then records events for the
+// notable transitions (reconcileutil.Notable: a tenant that comes up in one pass gets one event,
+// Ready's). Only status is diffed, against the object as it is now, so a metadata write earlier in
+// the pass (finalizer) is not undone. A status write that fails records nothing: the pass is
+// retried from the status as written, and tells of the transitions then, once.
 func (r *Reconciler) patchStatus(ctx context.Context, s *scope) error {
+	if s.stale {
+		return nil
+	}
 	computeStatus(s, s.verdict)
 	base := s.tenant.DeepCopy()
 	base.Status = s.before.Status
-	reconcileutil.RecordTransitions(r.Recorder, s.tenant, s.before.Status.Conditions, s.tenant.Status.Conditions)
 	err := reconcileutil.PatchStatus(ctx, r.Client, base, s.tenant)
-	if apierrors.IsNotFound(err) {
-		return nil // the finalizer was removed and the Tenant is gone
+	switch {
+	case apierrors.IsNotFound(err):
+		err = nil // the finalizer was removed and the Tenant is gone
+		r.written.Forget(client.ObjectKeyFromObject(s.tenant))
+	case err != nil:
+		return err
+	default:
+		r.written.Wrote(s.tenant)
 	}
+	reconcileutil.RecordTransitions(r.Recorder, s.tenant, s.before.Status.Conditions, s.tenant.Status.Conditions, tenancyv1alpha1.ConditionReady)
 	return err
 }

@@ -72,6 +72,9 @@ func (a *Applier) Apply(ctx context.Context, obj client.Object) (bool, error) {
 		}
 		log.FromContext(ctx).V(1).Info("applying", "kind", gvk.Kind, "object", qualified(obj), "because", why)
 	case apierrors.IsNotFound(err):
+		// Absent from the cache: new, deleted by someone, or made so recently that the cache has not
+		// seen it yet (which the log line makes visible: it is a write that changes nothing).
+		log.FromContext(ctx).V(1).Info("applying", "kind", gvk.Kind, "object", qualified(obj), "because", "absent from the cache")
 	default:
 		return false, fmt.Errorf("get %s %s: %w", gvk.Kind, qualified(obj), err)
 	}

@@ -43,13 +43,34 @@ func Transitions(before, after []metav1.Condition) []metav1.Condition {
 	return out
 }
 
-// RecordTransitions records one event per transition on obj: a Warning when the condition turned
-// abnormal, else Normal. Reason and message are the condition's, which never hold a secret.
-func RecordTransitions(recorder events.EventRecorder, obj runtime.Object, before, after []metav1.Condition) {
+// Notable are the transitions worth an event: every transition of the summary condition (Ready),
+// and of any other condition only into its abnormal state (an area turning False, Stalled turning
+// True) or out of it (its recovery). A condition that first appears in its normal state, or moves
+// between normal states (Reconciling going False once done), is summed up by the summary's event.
+// So an object that comes up in one pass costs one event, not one per condition: at a thousand
+// tenants, a write per condition is thousands of requests that say nothing Ready does not.
+func Notable(before, after []metav1.Condition, summary string) []metav1.Condition {
+	var out []metav1.Condition
+	for _, c := range Transitions(before, after) {
+		old := meta.FindStatusCondition(before, c.Type)
+		recovered := old != nil && warningWhen(old.Type, old.Status)
+		if c.Type == summary || warningWhen(c.Type, c.Status) || recovered {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// RecordTransitions records one event per notable transition on obj (Notable, with summary the
+// condition that sums up the others): a Warning when the condition turned abnormal, else Normal.
+// Reason and message are the condition's, which never hold a secret. Call it once the status that
+// carries after is written: a pass whose status write fails is retried, and must not have told of
+// transitions that did not happen.
+func RecordTransitions(recorder events.EventRecorder, obj runtime.Object, before, after []metav1.Condition, summary string) {
 	if recorder == nil {
 		return
 	}
-	for _, c := range Transitions(before, after) {
+	for _, c := range Notable(before, after, summary) {
 		typ := corev1.EventTypeNormal
 		if warningWhen(c.Type, c.Status) {
 			typ = corev1.EventTypeWarning

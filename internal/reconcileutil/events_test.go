@@ -1,6 +1,7 @@
 package reconcileutil
 
 import (
+	"fmt"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,6 +38,65 @@ func TestWarningWhen(t *testing.T) {
 	for name, tc := range cases {
 		if got := warningWhen(tc.typ, tc.status); got != tc.want {
 			t.Errorf("%s: warningWhen(%s, %s) = %v, want %v", name, tc.typ, tc.status, got, tc.want)
+		}
+	}
+}
+
+func TestNotable(t *testing.T) {
+	cond := func(typ string, s metav1.ConditionStatus) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: s, Reason: "R"}
+	}
+	T, F, U := metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionUnknown
+	cases := map[string]struct {
+		before, after []metav1.Condition
+		want          []string // the types of the notable transitions, in order
+	}{
+		"a new object ready in one pass is one event, Ready's": {
+			after: []metav1.Condition{cond("NamespaceReady", T), cond("SecretsReady", T), cond("Ready", T),
+				cond("Reconciling", F), cond("Stalled", F)},
+			want: []string{"Ready"},
+		},
+		"a new object that fails tells of the failure too": {
+			after: []metav1.Condition{cond("NamespaceReady", F), cond("Ready", F), cond("Reconciling", F), cond("Stalled", T)},
+			want:  []string{"NamespaceReady", "Ready", "Stalled"},
+		},
+		"an area failing while Ready is already False": {
+			before: []metav1.Condition{cond("DatabaseReady", F), cond("SecretsReady", T), cond("Ready", F)},
+			after:  []metav1.Condition{cond("DatabaseReady", F), cond("SecretsReady", F), cond("Ready", F)},
+			want:   []string{"SecretsReady"},
+		},
+		"an area recovering while Ready stays False": {
+			before: []metav1.Condition{cond("DatabaseReady", F), cond("SecretsReady", F), cond("Ready", F)},
+			after:  []metav1.Condition{cond("DatabaseReady", F), cond("SecretsReady", T), cond("Ready", F)},
+			want:   []string{"SecretsReady"},
+		},
+		"the last area recovering: the area and Ready": {
+			before: []metav1.Condition{cond("SecretsReady", F), cond("Ready", F), cond("Reconciling", T), cond("Stalled", F)},
+			after:  []metav1.Condition{cond("SecretsReady", T), cond("Ready", T), cond("Reconciling", F), cond("Stalled", F)},
+			want:   []string{"SecretsReady", "Ready"},
+		},
+		"no longer stalled": {
+			before: []metav1.Condition{cond("Stalled", T), cond("Ready", F)},
+			after:  []metav1.Condition{cond("Stalled", F), cond("Ready", F)},
+			want:   []string{"Stalled"},
+		},
+		"Ready from Unknown": {
+			before: []metav1.Condition{cond("Ready", U), cond("Reconciling", T)},
+			after:  []metav1.Condition{cond("Ready", T), cond("Reconciling", F)},
+			want:   []string{"Ready"},
+		},
+		"nothing changed": {
+			before: []metav1.Condition{cond("Ready", T)},
+			after:  []metav1.Condition{cond("Ready", T)},
+		},
+	}
+	for name, tc := range cases {
+		var got []string
+		for _, c := range Notable(tc.before, tc.after, "Ready") {
+			got = append(got, c.Type)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: Notable = %v, want %v", name, got, tc.want)
 		}
 	}
 }
