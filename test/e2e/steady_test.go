@@ -140,7 +140,7 @@ func TestSteadyStateCostsNoRequests(t *testing.T) {
 
 	// Foreign status writes, every second for 30 s.
 	settled(t, total)
-	before := apiRequests(t)
+	before := requestsByVerb(t)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	statusWrites := 0
@@ -161,12 +161,15 @@ func TestSteadyStateCostsNoRequests(t *testing.T) {
 		statusWrites += len(dbNames) * 3
 	}
 	settled(t, total)
-	after := apiRequests(t)
-	t.Logf("%d foreign status writes in 30 s; the operator sent %v requests before and %v after", statusWrites, before, after)
-	for method, n := range after {
-		if d := n - before[method]; d != 0 {
-			t.Errorf("under foreign status writes the operator sent %v %s requests, want 0", d, method)
+	sent := delta(before, requestsByVerb(t))
+	t.Logf("%d foreign status writes in 30 s; the operator sent %s requests", statusWrites, breakdown(sent, 1))
+	for request, n := range sent {
+		// Each informer renews its watch every 5 to 10 minutes, on a timer of client-go's and
+		// whatever the writes: one renewal per resource may fall in the window.
+		if strings.HasPrefix(request, "watch ") && n <= 1 {
+			continue
 		}
+		t.Errorf("under foreign status writes the operator sent %v %s requests, want 0", n, request)
 	}
 
 	// A restart over the same tenants: the new process lists and watches, and writes nothing.
