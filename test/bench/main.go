@@ -35,7 +35,7 @@ import (
 type options struct {
 	minimal, database, secrets []int
 	concurrency, workers       int
-	idle                       string
+	idle, idleSmall            string
 	unrelated                  int
 	out, doc, profiles         string
 	renderOnly                 bool
@@ -51,6 +51,7 @@ func main() {
 	flag.IntVar(&o.concurrency, "c", 10, "how many Tenants are applied at once")
 	flag.IntVar(&o.workers, "workers", 4, "the operator's --concurrency (the chart's default), and the floor's writers")
 	flag.StringVar(&o.idle, "idle", "5m", "how long the operator is watched in idle once every tenant is Ready")
+	flag.StringVar(&o.idleSmall, "idle-small", "", "the idle window of scenarios under 1,000 tenants (default: -idle)")
 	flag.IntVar(&o.unrelated, "unrelated", 2000, "namespaces (each with a Secret and a ConfigMap) the operator does not own, created before the scenarios")
 	flag.StringVar(&o.out, "out", "docs/performance", "directory of results.json and the plots")
 	flag.StringVar(&o.doc, "doc", "docs/performance.md", "the document rendered from the results")

@@ -41,13 +41,21 @@ type Scenario struct {
 	// DeletionPolicy the tenants were created with (Retain or Delete).
 	DeletionPolicy string `json:"deletionPolicy"`
 
-	// Operator: create-to-Ready.
-	Seconds    float64 `json:"seconds"`    // first create to last Ready
-	Throughput float64 `json:"throughput"` // tenants Ready per second
-	LatencyP50 float64 `json:"latencyP50"` // seconds, create (apply returned) to Ready observed
-	LatencyP95 float64 `json:"latencyP95"`
-	LatencyP99 float64 `json:"latencyP99"`
-	LatencyMax float64 `json:"latencyMax"`
+	// Operator, throughput: the N Tenants applied C at a time without waiting (open loop), from
+	// the first apply to the last Ready. The burst's apply-to-Ready times are mostly queueing.
+	Seconds         float64 `json:"seconds"`
+	Throughput      float64 `json:"throughput"` // tenants Ready per second
+	BurstLatencyP50 float64 `json:"burstLatencyP50,omitempty"`
+	BurstLatencyP99 float64 `json:"burstLatencyP99,omitempty"`
+
+	// Operator, latency: LatencyTenants more Tenants applied once the N are Ready, by C appliers
+	// that each wait for theirs to be Ready before the next (closed loop): seconds from the apply
+	// to Ready observed.
+	LatencyTenants int     `json:"latencyTenants,omitempty"`
+	LatencyP50     float64 `json:"latencyP50"`
+	LatencyP95     float64 `json:"latencyP95"`
+	LatencyP99     float64 `json:"latencyP99"`
+	LatencyMax     float64 `json:"latencyMax"`
 
 	// Floor: the same objects created by a plain client with Workers writers, no controller.
 	FloorSeconds    float64 `json:"floorSeconds"`

@@ -26,11 +26,15 @@ import (
 // no Tenant's, so the operator neither caches nor reconciles them.
 const floorLabel = "bench.tenantctl.io/floor"
 
+// probeTenants is how many Tenants (at most N) measure create-to-Ready latency after the N.
+const probeTenants = 200
+
 // scenario measures n tenants of one shape.
 func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenancyv1alpha1.DeletionPolicy) (Scenario, error) {
 	s := Scenario{Shape: shape, N: n, DeletionPolicy: string(policy)}
 	prefix := fmt.Sprintf("%s-%d", shape[:3], n)
 	name := func(i int) string { return fmt.Sprintf("%s-%05d", prefix, i) }
+	probe := func(i int) string { return fmt.Sprintf("%s-p%04d", prefix, i) }
 	c := b.o.concurrency
 
 	// The raw floor, first: the same objects with a plain client.
@@ -75,50 +79,48 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	} else {
 		profiled <- ""
 	}
-	// Each of the C appliers applies a Tenant and waits for it to be Ready before the next, as a
-	// GitOps tool that waits for health does (Flux's wait, Argo CD's health checks): at most C
-	// tenants are in flight.
+	// Throughput: the N Tenants applied as a GitOps tool syncs them, C applies at a time and
+	// without waiting for each to be Ready (open loop).
 	created := make([]time.Time, n)
-	readyDeadline := 5 * time.Minute
 	if err := parallel(ctx, n, c, func(i int) error {
-		ready := b.waitReady(name(i))
 		created[i] = time.Now()
-		if err := b.admin.Apply(ctx, client.ApplyConfigurationFromUnstructured(tenantObject(shape, name(i), policy)),
-			client.FieldOwner(gitopsManager), client.ForceOwnership); err != nil {
-			return fmt.Errorf("apply: %w", err)
+		return b.admin.Apply(ctx, client.ApplyConfigurationFromUnstructured(tenantObject(shape, name(i), policy)),
+			client.FieldOwner(gitopsManager), client.ForceOwnership)
+	}); err != nil {
+		return s, fmt.Errorf("apply: %w", err)
+	}
+	if err := waitFor(ctx, 10*time.Minute+time.Duration(n)*200*time.Millisecond, "every Tenant Ready", func() (bool, string, error) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		done := 0
+		for i := range n {
+			if _, ok := b.ready[name(i)]; ok {
+				done++
+			}
 		}
-		select {
-		case <-ready:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(readyDeadline):
-			return fmt.Errorf("Tenant %s not Ready %s after its apply", name(i), readyDeadline)
-		}
+		return done == n, fmt.Sprintf("%d of %d Ready", done, n), nil
 	}); err != nil {
 		return s, err
 	}
-	var latencies []float64
+	var burst []float64
 	var last time.Time
 	b.mu.Lock()
 	for i := range n {
 		r := b.ready[name(i)]
-		latencies = append(latencies, r.Sub(created[i]).Seconds())
+		burst = append(burst, r.Sub(created[i]).Seconds())
 		if r.After(last) {
 			last = r
 		}
 	}
 	b.mu.Unlock()
-	maxDepth := sampler()
+	s.MaxQueueDepth = sampler()
 	s.CPUProfile = <-profiled
 	s.Seconds = last.Sub(start).Seconds()
 	s.Throughput = float64(n) / s.Seconds
 	s.Ratio = s.Throughput / s.FloorThroughput
-	sort.Float64s(latencies)
-	s.LatencyP50, s.LatencyP95, s.LatencyP99 = percentile(latencies, 0.50), percentile(latencies, 0.95), percentile(latencies, 0.99)
-	s.LatencyMax = latencies[len(latencies)-1]
-	s.MaxQueueDepth = maxDepth
-	progress("%s N=%d: Ready in %.1f s (%.1f tenants/s, %.2fx the floor), p50 %.2f s, p99 %.2f s", shape, n, s.Seconds, s.Throughput, s.Ratio, s.LatencyP50, s.LatencyP99)
+	sort.Float64s(burst)
+	s.BurstLatencyP50, s.BurstLatencyP99 = percentile(burst, 0.50), percentile(burst, 0.99)
+	progress("%s N=%d: Ready in %.1f s (%.1f tenants/s, %.2fx the floor); in the burst, p50 %.1f s and p99 %.1f s from apply to Ready", shape, n, s.Seconds, s.Throughput, s.Ratio, s.BurstLatencyP50, s.BurstLatencyP99)
 
 	settledAt, err := b.settled(ctx, b.tenantCount(), 10*time.Minute)
 	if err != nil {
@@ -150,8 +152,46 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	s.ReconcileSecondsP99 = histogramQuantile(before, after, "controller_runtime_reconcile_time_seconds", 0.99, `controller="tenant"`)
 	progress("%s N=%d: %.1f requests and %.1f writes per tenant (%v)", shape, n, s.RequestsPerTenant, s.WritesPerTenant, byVerbResource(events))
 
+	// Latency: with the N in place, more Tenants applied by C appliers that each wait for theirs to
+	// be Ready before the next, as a GitOps tool that waits for health does (Flux's wait, Argo
+	// CD's health checks): at most C tenants in flight (closed loop).
+	probes := min(n, probeTenants)
+	progress("%s N=%d: latency of %d more Tenants, at most %d in flight", shape, n, probes, c)
+	latencies := make([]float64, probes)
+	if err := parallel(ctx, probes, c, func(i int) error {
+		ready := b.waitReady(probe(i))
+		from := time.Now()
+		if err := b.admin.Apply(ctx, client.ApplyConfigurationFromUnstructured(tenantObject(shape, probe(i), policy)),
+			client.FieldOwner(gitopsManager), client.ForceOwnership); err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		select {
+		case <-ready:
+			latencies[i] = time.Since(from).Seconds()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Minute):
+			return fmt.Errorf("Tenant %s not Ready 5 minutes after its apply", probe(i))
+		}
+	}); err != nil {
+		return s, err
+	}
+	sort.Float64s(latencies)
+	s.LatencyTenants = probes
+	s.LatencyP50, s.LatencyP95, s.LatencyP99 = percentile(latencies, 0.50), percentile(latencies, 0.95), percentile(latencies, 0.99)
+	s.LatencyMax = latencies[len(latencies)-1]
+	progress("%s N=%d: create-to-Ready p50 %.2f s, p95 %.2f s, p99 %.2f s", shape, n, s.LatencyP50, s.LatencyP95, s.LatencyP99)
+	if _, err := b.settled(ctx, b.tenantCount(), 10*time.Minute); err != nil {
+		return s, err
+	}
+
 	// Idle.
-	idle, err := time.ParseDuration(b.o.idle)
+	window := b.o.idle
+	if n < 1000 && b.o.idleSmall != "" {
+		window = b.o.idleSmall
+	}
+	idle, err := time.ParseDuration(window)
 	if err != nil {
 		return s, err
 	}
@@ -173,7 +213,7 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	if s.HeapBytes, s.RSSBytes, err = b.heap(); err != nil {
 		return s, err
 	}
-	s.HeapBytesPerTenant = (float64(s.HeapBytes) - float64(s.HeapBytesBefore)) / float64(n)
+	s.HeapBytesPerTenant = (float64(s.HeapBytes) - float64(s.HeapBytesBefore)) / float64(n+probes)
 	heapFile := filepath.Join(b.o.profiles, fmt.Sprintf("%s-%d.heap.pprof", shape, n))
 	if err := saveProfile(b.pprofAddr, "heap", heapFile); err == nil {
 		s.HeapProfile = heapFile
@@ -212,8 +252,14 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	// Deletion.
 	progress("%s N=%d: deleting every Tenant (%s)", shape, n, policy)
 	delFrom := time.Now()
-	if err := parallel(ctx, n, c, func(i int) error {
-		t := &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name(i)}}
+	all := func(i int) string {
+		if i < n {
+			return name(i)
+		}
+		return probe(i - n)
+	}
+	if err := parallel(ctx, n+probes, c, func(i int) error {
+		t := &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: all(i)}}
 		return client.IgnoreNotFound(b.admin.Delete(ctx, t))
 	}); err != nil {
 		return s, fmt.Errorf("delete: %w", err)
@@ -222,12 +268,12 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		left := 0
-		for i := range n {
-			if b.exists[name(i)] {
+		for i := range n + probes {
+			if b.exists[all(i)] {
 				left++
 			}
 		}
-		return left == 0, fmt.Sprintf("%d of %d left", left, n), nil
+		return left == 0, fmt.Sprintf("%d of %d left", left, n+probes), nil
 	}); err != nil {
 		return s, err
 	}
