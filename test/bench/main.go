@@ -36,6 +36,7 @@ type options struct {
 	minimal, database, secrets []int
 	concurrency, workers       int
 	idle, idleSmall            string
+	smallBelow                 int
 	unrelated                  int
 	out, doc, profiles         string
 	renderOnly                 bool
@@ -51,7 +52,8 @@ func main() {
 	flag.IntVar(&o.concurrency, "c", 10, "how many Tenants are applied at once")
 	flag.IntVar(&o.workers, "workers", 4, "the operator's --concurrency (the chart's default), and the floor's writers")
 	flag.StringVar(&o.idle, "idle", "5m", "how long the operator is watched in idle once every tenant is Ready")
-	flag.StringVar(&o.idleSmall, "idle-small", "", "the idle window of scenarios under 1,000 tenants (default: -idle)")
+	flag.StringVar(&o.idleSmall, "idle-small", "", "the idle window of scenarios under -small-below tenants (default: -idle)")
+	flag.IntVar(&o.smallBelow, "small-below", 1000, "scenarios with fewer tenants are watched in idle for -idle-small")
 	flag.IntVar(&o.unrelated, "unrelated", 2000, "namespaces (each with a Secret and a ConfigMap) the operator does not own, created before the scenarios")
 	flag.StringVar(&o.out, "out", "docs/performance", "directory of results.json and the plots")
 	flag.StringVar(&o.doc, "doc", "docs/performance.md", "the document rendered from the results")

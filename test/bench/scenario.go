@@ -44,9 +44,15 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	}
 	progress("%s N=%d: floor %.1f tenants/s (%d objects each)", shape, n, s.FloorThroughput, s.FloorObjects)
 
+	probes := min(n, probeTenants)
 	if shape == "secrets" {
 		progress("%s N=%d: writing each tenant's secret to Vault", shape, n)
-		if err := parallel(ctx, n, c, func(i int) error { return b.vaultSecret(ctx, name(i)) }); err != nil {
+		if err := parallel(ctx, n+probes, c, func(i int) error {
+			if i < n {
+				return b.vaultSecret(ctx, name(i))
+			}
+			return b.vaultSecret(ctx, probe(i-n))
+		}); err != nil {
 			return s, err
 		}
 	}
@@ -155,7 +161,6 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	// Latency: with the N in place, more Tenants applied by C appliers that each wait for theirs to
 	// be Ready before the next, as a GitOps tool that waits for health does (Flux's wait, Argo
 	// CD's health checks): at most C tenants in flight (closed loop).
-	probes := min(n, probeTenants)
 	progress("%s N=%d: latency of %d more Tenants, at most %d in flight", shape, n, probes, c)
 	latencies := make([]float64, probes)
 	if err := parallel(ctx, probes, c, func(i int) error {
@@ -188,7 +193,7 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 
 	// Idle.
 	window := b.o.idle
-	if n < 1000 && b.o.idleSmall != "" {
+	if n < b.o.smallBelow && b.o.idleSmall != "" {
 		window = b.o.idleSmall
 	}
 	idle, err := time.ParseDuration(window)
