@@ -418,7 +418,11 @@ func waitFor(ctx context.Context, deadline time.Duration, what string, cond func
 
 // settled waits until the Tenant controller has done at least n passes since the process started,
 // has nothing queued, and the operator has sent no request for quiet: the steady state.
-func (b *bench) settled(ctx context.Context, n int, deadline time.Duration) (time.Time, error) {
+//
+// A phase whose process must send requests (a restart: the new process lists and watches) passes
+// its start as after: the operator is settled only once a request after it has been seen, so a
+// quiet log from before the phase is never mistaken for the phase's end.
+func (b *bench) settled(ctx context.Context, n int, deadline time.Duration, after ...time.Time) (time.Time, error) {
 	var at time.Time
 	err := waitFor(ctx, deadline, "the operator to settle", func() (bool, string, error) {
 		m, err := scrape(b.stack.OperatorMetrics)
@@ -430,6 +434,9 @@ func (b *bench) settled(ctx context.Context, n int, deadline time.Duration) (tim
 		last, err := b.audit.quietSince()
 		if err != nil {
 			return false, "", err
+		}
+		if len(after) > 0 && !last.After(after[0]) {
+			return false, fmt.Sprintf("no request seen since %s", after[0].Format(time.TimeOnly)), nil
 		}
 		if done < float64(n) || depth != 0 || time.Since(last) < quiet {
 			return false, fmt.Sprintf("%v passes (want %d), %v queued, last request %s ago", done, n, depth, time.Since(last).Round(time.Second)), nil

@@ -128,7 +128,7 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	s.BurstLatencyP50, s.BurstLatencyP99 = percentile(burst, 0.50), percentile(burst, 0.99)
 	progress("%s N=%d: Ready in %.1f s (%.1f tenants/s, %.2fx the floor); in the burst, p50 %.1f s and p99 %.1f s from apply to Ready", shape, n, s.Seconds, s.Throughput, s.Ratio, s.BurstLatencyP50, s.BurstLatencyP99)
 
-	settledAt, err := b.settled(ctx, b.tenantCount(), 10*time.Minute)
+	settledAt, err := b.settled(ctx, b.tenantCount(), 10*time.Minute, start)
 	if err != nil {
 		return s, err
 	}
@@ -231,7 +231,7 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	if err := b.stack.RestartOperator(ctx); err != nil {
 		return s, err
 	}
-	restartSettled, err := b.settled(ctx, b.tenantCount(), 10*time.Minute)
+	restartSettled, err := b.settled(ctx, b.tenantCount(), 10*time.Minute, restartFrom)
 	if err != nil {
 		return s, err
 	}
