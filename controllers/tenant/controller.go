@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -108,13 +109,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	// would write a status of Unknowns only for the next pass to overwrite it, one status patch
 	// and an extra pass per new tenant. The patch leaves tenant at the new resourceVersion, which
 	// the status patch at the end of this pass is locked on.
-	if err := reconcileutil.AddFinalizer(ctx, r.Client, tenant, tenancyv1alpha1.Finalizer); err != nil {
-		// A conflict: the Tenant changed since it was read, and a status patch locked on what was
-		// read would meet the same conflict. The retry reads it anew.
-		s.stale = apierrors.IsConflict(err)
-		return ctrl.Result{}, err
+	if !controllerutil.ContainsFinalizer(tenant, tenancyv1alpha1.Finalizer) {
+		if err := reconcileutil.AddFinalizer(ctx, r.Client, tenant, tenancyv1alpha1.Finalizer); err != nil {
+			// A conflict: the Tenant changed since it was read, and a status patch locked on what
+			// was read would meet the same conflict. The retry reads it anew.
+			s.stale = apierrors.IsConflict(err)
+			return ctrl.Result{}, err
+		}
+		r.written.Wrote(tenant) // only a pass that wrote has a write for the cache to catch up with
 	}
-	r.written.Wrote(tenant)
 	if err := r.reconcileNormal(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}

@@ -205,11 +205,7 @@ func writeResults(r *Results, path string) error {
 }
 
 func command() string {
-	args := []string{"go", "run", "./test/bench"}
-	for _, a := range os.Args[1:] {
-		args = append(args, a)
-	}
-	return strings.Join(args, " ")
+	return strings.Join(append([]string{"go", "run", "./test/bench"}, os.Args[1:]...), " ")
 }
 
 func machine() Machine {
