@@ -3,10 +3,14 @@ package controllers
 import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/tenantctl/tenant-operator/controllers/rolebinding"
 	"github.com/tenantctl/tenant-operator/controllers/tenant"
 )
+
+// shared holds the one copy of what cached objects repeat.
+var shared = newInterner()
 
 // lastApplied is the annotation client-side kubectl apply keeps a copy of the whole object in.
 const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
@@ -20,6 +24,8 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // The cached objects are only ever read, or changed by merge patches computed against a cached
 // copy (so the trimmed fields are in neither side of the patch); nothing sends a cached object back
 // whole with an update, which would replace the managedFields on the server.
+//
+// What is left is then interned (see interner): the parts every tenant's objects repeat are held once.
 func trimForCache(obj any) (any, error) {
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -37,6 +43,9 @@ func trimForCache(obj any) (any, error) {
 	if a := m.GetAnnotations(); a[lastApplied] != "" {
 		delete(a, lastApplied)
 		m.SetAnnotations(a)
+	}
+	if _, ok := obj.(runtime.Unstructured); !ok { // an unstructured object's metadata is maps, not strings to share
+		shared.meta(m)
 	}
 	return obj, nil
 }

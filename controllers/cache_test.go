@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"testing"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,5 +42,43 @@ func TestTrimForCacheKeepsOnlyTheOperatorsAppliedFields(t *testing.T) {
 	// Something that is not an object (a tombstone) passes through.
 	if out, err := trimForCache("not an object"); err != nil || out != "not an object" {
 		t.Errorf("trimForCache(non-object) = %v, %v", out, err)
+	}
+}
+
+// TestTrimForCacheSharesWhatTenantsRepeat: two tenants' objects decoded separately end up pointing
+// at one copy of the label key and of the field manager's name, and still read the same.
+func TestTrimForCacheSharesWhatTenantsRepeat(t *testing.T) {
+	object := func(tenantName string) *corev1.LimitRange {
+		return &corev1.LimitRange{ObjectMeta: metav1.ObjectMeta{
+			Name: "limits", Namespace: tenantName,
+			// Each built from bytes, as decoding does: two separate copies of the same text.
+			Labels: map[string]string{string([]byte("tenancy.tenantctl.io/tenant")): tenantName},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: string([]byte(tenant.FieldOwner)), Operation: metav1.ManagedFieldsOperationApply,
+				FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:limits":{}}}`)}}},
+		}}
+	}
+	trimmed := func(name string) *corev1.LimitRange {
+		out, err := trimForCache(object(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.(*corev1.LimitRange)
+	}
+	a, b := trimmed("a"), trimmed("b")
+	key := func(l *corev1.LimitRange) *byte {
+		for k := range l.Labels {
+			return unsafe.StringData(k)
+		}
+		return nil
+	}
+	if key(a) != key(b) {
+		t.Error("two tenants' label keys are held twice after trimming, want one shared copy")
+	}
+	if unsafe.StringData(a.ManagedFields[0].Manager) != unsafe.StringData(b.ManagedFields[0].Manager) {
+		t.Error("two tenants' field manager names are held twice after trimming, want one shared copy")
+	}
+	if b.Labels["tenancy.tenantctl.io/tenant"] != "b" || b.ManagedFields[0].Manager != tenant.FieldOwner ||
+		string(b.ManagedFields[0].FieldsV1.Raw) != `{"f:spec":{"f:limits":{}}}` {
+		t.Errorf("after interning: labels %v, managedFields %+v; want them unchanged", b.Labels, b.ManagedFields)
 	}
 }
