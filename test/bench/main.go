@@ -41,6 +41,7 @@ type options struct {
 	out, doc, profiles         string
 	renderOnly                 bool
 	keep                       bool
+	deleteBelow                int
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.doc, "doc", "docs/performance.md", "the document rendered from the results")
 	flag.StringVar(&o.profiles, "profiles", "bin/bench/profiles", "directory of the operator's CPU and heap profiles")
 	flag.BoolVar(&o.renderOnly, "render", false, "render the document from -out/results.json without measuring")
+	flag.IntVar(&o.deleteBelow, "delete-below", 10000, "scenarios with fewer tenants are deleted under the Delete policy, the others (and the database shape) under Retain")
 	flag.BoolVar(&o.keep, "keep", false, "keep the logs (operator, apiserver audit, ...) of the run")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard()) // the benchmark's own caches; it reports through progress

@@ -159,25 +159,28 @@ func run(ctx context.Context, o options) (reterr error) {
 		largest = max(largest, n)
 	}
 	// Smaller runs first; the minimal shape's largest last. Deletion is measured under Delete (the
-	// namespace controller empties each namespace) except at the largest minimal size, deleted under
-	// Retain, and the database shape, whose data a Delete would need a backup or a confirmation for.
+	// namespace controller empties each namespace) below -delete-below tenants, and under Retain
+	// above it (the namespace controller alone would take about an hour for 10,000) and for the
+	// database shape, whose data a Delete would need a backup or a confirmation for.
+	policyFor := func(n int) tenancyv1alpha1.DeletionPolicy {
+		if n < o.deleteBelow {
+			return tenancyv1alpha1.DeletionPolicyDelete
+		}
+		return tenancyv1alpha1.DeletionPolicyRetain
+	}
 	for _, n := range o.minimal {
 		if n != largest {
-			plans = append(plans, plan{"minimal", n, tenancyv1alpha1.DeletionPolicyDelete})
+			plans = append(plans, plan{"minimal", n, policyFor(n)})
 		}
 	}
 	for _, n := range o.secrets {
-		plans = append(plans, plan{"secrets", n, tenancyv1alpha1.DeletionPolicyDelete})
+		plans = append(plans, plan{"secrets", n, policyFor(n)})
 	}
 	for _, n := range o.database {
 		plans = append(plans, plan{"database", n, tenancyv1alpha1.DeletionPolicyRetain})
 	}
 	if largest > 0 {
-		policy := tenancyv1alpha1.DeletionPolicyRetain
-		if len(o.minimal) == 1 {
-			policy = tenancyv1alpha1.DeletionPolicyDelete
-		}
-		plans = append(plans, plan{"minimal", largest, policy})
+		plans = append(plans, plan{"minimal", largest, policyFor(largest)})
 	}
 	for _, p := range plans {
 		s, err := b.scenario(ctx, p.shape, p.n, p.policy)
