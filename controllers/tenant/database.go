@@ -35,6 +35,9 @@ func (r *Reconciler) databaseObjects(s *scope) []client.Object {
 		return []client.Object{role, db, np}
 	}
 	var objs []client.Object
+	if ca := database.BackupCA(t, ns, r.Config); ca != nil {
+		objs = append(objs, ca)
+	}
 	for _, o := range database.ObjectStores(t, ns, r.Config) {
 		objs = append(objs, o)
 	}

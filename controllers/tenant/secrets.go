@@ -38,6 +38,9 @@ func (r *Reconciler) secretObjects(s *scope) []client.Object {
 	if ps := secrets.DatabasePush(t, ns, v); ps != nil {
 		objs = append(objs, ps)
 	}
+	if bc := secrets.BackupCredentials(t, ns, r.Config); bc != nil {
+		objs = append(objs, bc)
+	}
 	return objs
 }
 

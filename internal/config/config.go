@@ -124,8 +124,25 @@ type SharedCluster struct {
 type BackupTemplate struct {
 	// ObjectStore is the ObjectStore's spec.configuration (barmancloud.cnpg.io/v1): destination,
 	// endpoint, credentials, compression. Its destinationPath is a prefix: each tenant's backups
-	// go under "<destinationPath>/<tenant>".
+	// go under "<destinationPath>/<tenant>", or, when it contains "{tenant}", there with the
+	// tenant's name (s3://tenant-{tenant}/ for a bucket per tenant).
 	ObjectStore map[string]any `json:"objectStore"`
+	// TenantCredentials gives each tenant its own object-store credentials, read from Vault under
+	// the tenant's own path, instead of credentials in the template shared by every tenant. The
+	// platform creates each tenant's account (one that reaches only the tenant's destination) and
+	// stores its keys there; the tenant's ObjectStore names the Secret they are synced into.
+	TenantCredentials *BackupCredentials `json:"tenantCredentials,omitempty"`
+	// EndpointCA is the PEM certificate of the CA that signs the object store's TLS certificate.
+	// The operator writes it into each tenant's namespace (Secret "backup-ca", key ca.crt) and sets
+	// it as the ObjectStore's endpointCA.
+	EndpointCA string `json:"endpointCA,omitempty"`
+}
+
+// BackupCredentials locates each tenant's object-store keys in Vault.
+type BackupCredentials struct {
+	// VaultKey is the key under the tenant's Vault path that holds the properties ACCESS_KEY_ID and
+	// ACCESS_SECRET_KEY (and REGION, when the store needs one). Default "backup".
+	VaultKey string `json:"vaultKey,omitempty"`
 }
 
 // Limits are container defaults for a LimitRange.
@@ -337,6 +354,18 @@ func (c Config) Validate() error {
 		if _, ok := b.ObjectStore["serverName"]; ok {
 			errs = append(errs, errors.New("database.backup.objectStore.serverName must be left empty: the plugin takes the server name as a parameter"))
 		}
+		if _, ok := b.ObjectStore["s3Credentials"]; ok && b.TenantCredentials != nil {
+			errs = append(errs, errors.New("database.backup.objectStore.s3Credentials must be left empty with tenantCredentials: each tenant's come from Vault"))
+		}
+		if b.TenantCredentials != nil && c.Vault == nil {
+			errs = append(errs, errors.New("database.backup.tenantCredentials needs vault: the credentials are read from each tenant's Vault path"))
+		}
+		if _, ok := b.ObjectStore["endpointCA"]; ok && b.EndpointCA != "" {
+			errs = append(errs, errors.New("database.backup.objectStore.endpointCA must be left empty with database.backup.endpointCA, which sets it"))
+		}
+		if b.EndpointCA != "" && !strings.Contains(b.EndpointCA, "-----BEGIN CERTIFICATE-----") {
+			errs = append(errs, errors.New("database.backup.endpointCA must be a PEM certificate"))
+		}
 	}
 	if v := c.Vault; v != nil {
 		if v.Address == "" {
@@ -392,4 +421,12 @@ func (c *Config) defaultVault() {
 			*field = Duration{Duration: value}
 		}
 	}
+}
+
+// Key is the key under the tenant's Vault path that holds its object-store credentials.
+func (b *BackupCredentials) Key() string {
+	if b.VaultKey == "" {
+		return "backup"
+	}
+	return b.VaultKey
 }

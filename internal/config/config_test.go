@@ -75,6 +75,23 @@ func TestLoad(t *testing.T) {
 				}
 			},
 		},
+		"per-tenant backup credentials without a Vault, next to shared ones, and a CA that is not one": {
+			file: "database:\n  imageRepository: ghcr.io/cloudnative-pg/postgresql\n  backup:\n" +
+				"    objectStore: {destinationPath: 's3://tenant-{tenant}/', s3Credentials: {}, endpointCA: {}}\n" +
+				"    tenantCredentials: {}\n    endpointCA: not a certificate\n",
+			wantErrs: []string{"s3Credentials must be left empty with tenantCredentials", "tenantCredentials needs vault",
+				"objectStore.endpointCA must be left empty", "endpointCA must be a PEM certificate"},
+		},
+		"per-tenant backup credentials default to the key backup": {
+			file: "database:\n  imageRepository: ghcr.io/cloudnative-pg/postgresql\n  backup:\n" +
+				"    objectStore: {destinationPath: 's3://tenant-{tenant}/'}\n    tenantCredentials: {}\n" +
+				"vault:\n  address: https://vault.example:8200\n  auth: {method: kubernetes, role: tenant-operator}\n",
+			check: func(t *testing.T, c Config) {
+				if got := c.Database.Backup.TenantCredentials.Key(); got != "backup" {
+					t.Errorf("tenantCredentials key %q, want backup", got)
+				}
+			},
+		},
 		"no roles at all": {
 			file:     "roles: {}\n",
 			wantErrs: []string{"roles must allow at least one tenant role"},

@@ -34,6 +34,14 @@ const (
 	RestoreObjectStore    = ClusterName + "-restore-source"
 	ScheduledBackupName   = ClusterName + "-scheduled"
 	FinalBackupName       = ClusterName + "-final"
+	// BackupCredentialsSecret holds the tenant's own object-store keys (synced from Vault), and
+	// BackupCASecret the CA of the object store's certificate; the tenant's ObjectStores name both.
+	BackupCredentialsSecret = "backup-credentials"
+	BackupCASecret          = "backup-ca"
+	// The keys of BackupCredentialsSecret, as the platform stores them in Vault.
+	BackupAccessKeyID     = "ACCESS_KEY_ID"
+	BackupSecretAccessKey = "ACCESS_SECRET_KEY"
+	BackupRegion          = "REGION"
 	BarmanPlugin          = "barman-cloud.cloudnative-pg.io"
 	DefaultServerName     = ClusterName
 	restoreSourceName     = "origin"
@@ -85,8 +93,11 @@ func Validate(t *tenancyv1alpha1.Tenant, cfg config.Config) (string, bool) {
 	return "", true
 }
 
+// TenantPlaceholder in the template's destinationPath stands for the tenant's name.
+const TenantPlaceholder = "{tenant}"
+
 // BackupPath is where the tenant's backups go: the spec's destinationPath, else the configured
-// object store's path followed by the tenant name.
+// object store's path with the tenant's name in place of {tenant}, or followed by it.
 func BackupPath(t *tenancyv1alpha1.Tenant, cfg config.Config) string {
 	if b := t.Spec.Database.Backup; b != nil && b.DestinationPath != "" {
 		return b.DestinationPath
@@ -95,6 +106,9 @@ func BackupPath(t *tenancyv1alpha1.Tenant, cfg config.Config) string {
 		return ""
 	}
 	base, _ := cfg.Database.Backup.ObjectStore["destinationPath"].(string)
+	if strings.Contains(base, TenantPlaceholder) {
+		return strings.TrimSuffix(strings.ReplaceAll(base, TenantPlaceholder, t.Name), "/")
+	}
 	return strings.TrimSuffix(base, "/") + "/" + t.Name
 }
 
@@ -216,6 +230,15 @@ func ObjectStores(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config
 func objectStore(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config, name, path, retention string) *unstructured.Unstructured {
 	configuration := runtime.DeepCopyJSON(cfg.Database.Backup.ObjectStore)
 	configuration["destinationPath"] = path
+	if cfg.Database.Backup.TenantCredentials != nil {
+		key := func(k string) map[string]any { return map[string]any{"name": BackupCredentialsSecret, "key": k} }
+		configuration["s3Credentials"] = map[string]any{
+			"accessKeyId": key(BackupAccessKeyID), "secretAccessKey": key(BackupSecretAccessKey),
+		}
+	}
+	if cfg.Database.Backup.EndpointCA != "" {
+		configuration["endpointCA"] = map[string]any{"name": BackupCASecret, "key": "ca.crt"}
+	}
 	spec := map[string]any{"configuration": configuration}
 	if retention != "" {
 		spec["retentionPolicy"] = retention
@@ -228,6 +251,26 @@ func objectStore(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config,
 	u.SetLabels(meta.Labels)
 	u.SetOwnerReferences(meta.OwnerReferences)
 	return u
+}
+
+// BackupCA is the object store's CA in the tenant namespace, for its ObjectStores' endpointCA (the
+// plugin mounts it from a Secret of the Cluster's namespace). A certificate, not a credential.
+func BackupCA(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) *corev1.Secret {
+	if len(ObjectStores(t, namespace, cfg)) == 0 || cfg.Database.Backup.EndpointCA == "" {
+		return nil
+	}
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: builders.ObjectMeta(t, namespace, BackupCASecret),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{"ca.crt": []byte(cfg.Database.Backup.EndpointCA)},
+	}
+}
+
+// UsesTenantCredentials says whether the tenant's ObjectStores name its own object-store keys,
+// which are then synced from its Vault path into BackupCredentialsSecret.
+func UsesTenantCredentials(t *tenancyv1alpha1.Tenant, cfg config.Config) bool {
+	return cfg.Database.Backup != nil && cfg.Database.Backup.TenantCredentials != nil && len(ObjectStores(t, "", cfg)) > 0
 }
 
 // ScheduledBackup takes the tenant's backups on its schedule through the Barman Cloud plugin. The

@@ -50,7 +50,12 @@ func TestDedicatedGolden(t *testing.T) {
 	cases := map[string]struct {
 		db      *tenancyv1alpha1.DatabaseSpec // the Tenant's spec.database (after API defaults)
 		catalog string                        // the configured ClusterImageCatalog, if any
+		// bucketPerTenant: the template gives each tenant a bucket of its own, its own keys from
+		// Vault and the object store's CA.
+		bucketPerTenant bool
 	}{
+		"bucket-per-tenant": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi"),
+			Backup: &tenancyv1alpha1.BackupSpec{Schedule: "0 0 2 * * *", RetentionPolicy: "30d"}}, bucketPerTenant: true},
 		"dedicated-minimal": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi")}},
 		"dedicated-full": {db: &tenancyv1alpha1.DatabaseSpec{
 			Instances: ptr.To[int32](3), PostgresVersion: 16, Storage: &tenancyv1alpha1.StorageSpec{Size: resource.MustParse("50Gi"), StorageClassName: ptr.To("fast")},
@@ -69,11 +74,20 @@ func TestDedicatedGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Database.ImageCatalog = tc.catalog
+			if tc.bucketPerTenant {
+				cfg.Database.Backup.ObjectStore["destinationPath"] = "s3://tenant-{tenant}/"
+				delete(cfg.Database.Backup.ObjectStore, "s3Credentials")
+				cfg.Database.Backup.TenantCredentials = &config.BackupCredentials{}
+				cfg.Database.Backup.EndpointCA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+			}
 			tnt := acme(tc.db)
 			if msg, ok := Validate(tnt, cfg); !ok {
 				t.Fatalf("the golden case is invalid: %s", msg)
 			}
 			var objs []any
+			if ca := BackupCA(tnt, "tenant-acme-corp", cfg); ca != nil {
+				objs = append(objs, ca)
+			}
 			for _, o := range ObjectStores(tnt, "tenant-acme-corp", cfg) {
 				objs = append(objs, o.Object)
 			}

@@ -242,6 +242,31 @@ func refresh(d *metav1.Duration) *metav1.Duration {
 	return d.DeepCopy()
 }
 
+// BackupCredentials syncs the tenant's own object-store keys from "<tenant path>/<key>" into the
+// Secret its ObjectStores name, when the platform gives each tenant its own (tenantCredentials).
+func BackupCredentials(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) *externalsecrets.ExternalSecret {
+	if !database.UsesTenantCredentials(t, cfg) || cfg.Vault == nil {
+		return nil
+	}
+	key := Path(t, cfg.Vault) + "/" + cfg.Database.Backup.TenantCredentials.Key()
+	es := &externalsecrets.ExternalSecret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: externalsecrets.GroupVersion.String(), Kind: "ExternalSecret"},
+		ObjectMeta: builders.ObjectMeta(t, namespace, database.BackupCredentialsSecret),
+		Spec: externalsecrets.ExternalSecretSpec{
+			SecretStoreRef:  externalsecrets.StoreRef{Name: ReaderStore, Kind: "SecretStore"},
+			// Orphan: a database retained past its Tenant keeps archiving with these keys.
+			Target:          externalsecrets.ExternalSecretTarget{Name: database.BackupCredentialsSecret, CreationPolicy: "Orphan"},
+			RefreshInterval: refresh(nil),
+		},
+	}
+	for _, p := range []string{database.BackupAccessKeyID, database.BackupSecretAccessKey} {
+		es.Spec.Data = append(es.Spec.Data, externalsecrets.ExternalSecretData{
+			SecretKey: p, RemoteRef: externalsecrets.RemoteRef{Key: key, Property: p},
+		})
+	}
+	return es
+}
+
 // DatabasePush copies the database's credentials Secret (the single owner of the password), every
 // key of it, into "<tenant path>/database". External Secrets Operator re-reads the Secret every
 // refresh interval and writes Vault only when it differs, so a rotation reaches Vault within a

@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/builders/database"
 	"github.com/tenantctl/tenant-operator/internal/config"
 	"github.com/tenantctl/tenant-operator/internal/test/golden"
 )
@@ -219,5 +220,40 @@ func TestPrecedes(t *testing.T) {
 				t.Errorf("Precedes(%s@%v, %s@%v) = %v, want %v", tc.a.Name, tc.a.CreationTimestamp, tc.b.Name, tc.b.CreationTimestamp, got, tc.want)
 			}
 		})
+	}
+}
+
+// With tenantCredentials, a tenant's object-store keys come from its own Vault path, through its
+// own reader store, into the Secret its ObjectStore names; a tenant without backups gets none.
+func TestBackupCredentialsComeFromTheTenantsOwnPath(t *testing.T) {
+	cfg := config.Default()
+	cfg.Vault = vaultConfig()
+	cfg.Database.Backup = &config.BackupTemplate{
+		ObjectStore:       map[string]any{"destinationPath": "s3://tenant-{tenant}/"},
+		TenantCredentials: &config.BackupCredentials{},
+	}
+	withBackups := tenant(nil, &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseDedicated,
+		Backup: &tenancyv1alpha1.BackupSpec{Schedule: "@daily"}})
+	es := BackupCredentials(withBackups, ns, cfg)
+	if es == nil {
+		t.Fatal("no ExternalSecret for a tenant with backups and tenantCredentials")
+	}
+	if es.Spec.SecretStoreRef.Name != ReaderStore || es.Spec.Target.Name != database.BackupCredentialsSecret {
+		t.Errorf("store %q, target %q; want the tenant's reader store into %q", es.Spec.SecretStoreRef.Name, es.Spec.Target.Name, database.BackupCredentialsSecret)
+	}
+	for _, d := range es.Spec.Data {
+		if d.RemoteRef.Key != Path(withBackups, cfg.Vault)+"/backup" {
+			t.Errorf("%s is read from %q, want the tenant's own %q", d.SecretKey, d.RemoteRef.Key, Path(withBackups, cfg.Vault)+"/backup")
+		}
+	}
+	if len(es.Spec.Data) != 2 || es.Spec.Data[0].SecretKey != database.BackupAccessKeyID || es.Spec.Data[1].SecretKey != database.BackupSecretAccessKey {
+		t.Errorf("data %+v, want the access key ID and the secret access key", es.Spec.Data)
+	}
+	if got := BackupCredentials(tenant(nil, &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseDedicated}), ns, cfg); got != nil {
+		t.Errorf("a tenant without backups gets %s, want nothing", got.Name)
+	}
+	cfg.Database.Backup.TenantCredentials = nil
+	if got := BackupCredentials(withBackups, ns, cfg); got != nil {
+		t.Errorf("with credentials in the template, a tenant gets %s, want nothing", got.Name)
 	}
 }
