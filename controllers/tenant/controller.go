@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -55,6 +56,34 @@ type Reconciler struct {
 
 	// written: this controller's last writes to Tenants that its cache may not have seen yet.
 	written reconcileutil.OwnWrites
+	// indexed: the manager's cache indexes the cluster-wide kinds by tenant (SetupWithManager).
+	indexed bool
+}
+
+// TenantIndex is the cache index of the kinds the controller lists across the cluster (namespaces,
+// cluster roles and bindings, the shared database's objects) by their tenant label.
+const TenantIndex = "tenancy.tenantctl.io/tenant"
+
+func tenantOf(obj client.Object) []string {
+	if name := obj.GetLabels()[tenancyv1alpha1.LabelTenant]; name != "" {
+		return []string{name}
+	}
+	return nil
+}
+
+// indexByTenant registers TenantIndex for every kind listed across the cluster, once per kind.
+func indexByTenant(ctx context.Context, mgr ctrl.Manager) error {
+	done := map[schema.GroupVersionKind]bool{}
+	for _, o := range inventory {
+		if o.where == inTenantNamespace || done[o.gvk] || o.object == nil {
+			continue
+		}
+		done[o.gvk] = true
+		if err := mgr.GetFieldIndexer().IndexField(ctx, o.prototype(), TenantIndex, tenantOf); err != nil {
+			return fmt.Errorf("index %s by tenant: %w", o.gvk.Kind, err)
+		}
+	}
+	return nil
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenantctl.io,resources=tenants,verbs=get;list;watch;update;patch
@@ -170,6 +199,10 @@ func phaseError(phase string, err error) error {
 // owned kind in the inventory maps to its Tenant through the tenant label. An optional kind whose
 // CRD is not installed is not watched (its absence is logged once at start).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts controller.Options) error {
+	if err := indexByTenant(context.Background(), mgr); err != nil {
+		return err
+	}
+	r.indexed = true
 	toTenant := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
 		name := obj.GetLabels()[tenancyv1alpha1.LabelTenant]
 		if name == "" {

@@ -32,7 +32,7 @@ const (
 // label it belongs to someone else and is never adopted.
 func (r *Reconciler) findNamespace(ctx context.Context, t *tenancyv1alpha1.Tenant) (*corev1.Namespace, string, namespaceState, error) {
 	owned := &corev1.NamespaceList{}
-	if err := r.Client.List(ctx, owned, client.MatchingLabels{tenancyv1alpha1.LabelTenant: t.Name}); err != nil {
+	if err := r.Client.List(ctx, owned, r.byTenant(t.Name, true)); err != nil {
 		return nil, "", nsUnknown, fmt.Errorf("list the tenant's namespaces: %w", err)
 	}
 	desired := isolation.NamespaceName(t, r.Config)
@@ -194,11 +194,21 @@ func (r *Reconciler) prune(ctx context.Context, s *scope, a area) error {
 	})
 }
 
+// byTenant selects a tenant's objects: by the cache's tenant index for kinds listed across the
+// cluster (an unindexed label selector would read every cached object of the kind, for each tenant
+// on each pass: a cost growing with the square of the tenants), by the label otherwise.
+func (r *Reconciler) byTenant(name string, clusterWide bool) client.ListOption {
+	if clusterWide && r.indexed {
+		return client.MatchingFields{TenantIndex: name}
+	}
+	return client.MatchingLabels{tenancyv1alpha1.LabelTenant: name}
+}
+
 // listOwned lists, from the cache, the objects of one inventory entry that carry the tenant's label,
 // where that entry places them. An optional kind whose CRD is absent has none.
 func (r *Reconciler) listOwned(ctx context.Context, t *tenancyv1alpha1.Tenant, namespace string, o owned) ([]client.Object, error) {
 	list := o.newList(r.Client.Scheme())
-	opts := []client.ListOption{client.MatchingLabels{tenancyv1alpha1.LabelTenant: t.Name}}
+	opts := []client.ListOption{r.byTenant(t.Name, o.where != inTenantNamespace)}
 	if o.where == inTenantNamespace {
 		if namespace == "" {
 			return nil, nil
