@@ -93,6 +93,8 @@ const (
 	ReasonDatabaseNotReady = "DatabaseNotReady"
 	// ReasonBackupFailing: the database serves, but its last backup failed.
 	ReasonBackupFailing = "BackupFailing"
+	// ReasonArchivingFailing: the database serves, but its WAL does not reach the object store.
+	ReasonArchivingFailing = "ArchivingFailing"
 	// ReasonFinalBackupRunning: the deletion waits for the final backup.
 	ReasonFinalBackupRunning = "FinalBackupRunning"
 	// ReasonFinalBackupFailed: the final backup failed; the deletion waits, and the message says

@@ -575,7 +575,28 @@ type DatabaseStatus struct {
 	// LastFailedBackup is when the last backup failed.
 	// +optional
 	LastFailedBackup *metav1.Time `json:"lastFailedBackup,omitempty"`
+
+	// FirstRecoverabilityPoint is the earliest time the database can be restored
+	// to from its object store (the oldest base backup still kept).
+	// +optional
+	FirstRecoverabilityPoint *metav1.Time `json:"firstRecoverabilityPoint,omitempty"`
+
+	// WALArchiving says whether the write-ahead log is being archived to the
+	// object store: Working, Failing, or empty until CloudNativePG reports it.
+	// While it fails, nothing written since the last archived segment can be
+	// recovered and DatabaseReady is False with reason ArchivingFailing.
+	// +optional
+	// +kubebuilder:validation:Enum=Working;Failing
+	WALArchiving WALArchivingState `json:"walArchiving,omitempty"`
 }
+
+// WALArchivingState is the health of a database's continuous WAL archiving.
+type WALArchivingState string
+
+const (
+	WALArchivingWorking WALArchivingState = "Working"
+	WALArchivingFailing WALArchivingState = "Failing"
+)
 
 // Tenant is one customer of the platform: an isolated namespace with quotas
 // and network policies, a dedicated PostgreSQL database, Vault-backed secrets

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -170,21 +171,59 @@ func (r *Reconciler) observeDatabase(ctx context.Context, s *scope) error {
 	if client.IgnoreNotFound(err) != nil {
 		return err
 	}
+	var store *unstructured.Unstructured
+	if t.Spec.Database.Backup != nil && r.Config.Database.Backup != nil {
+		store = &unstructured.Unstructured{}
+		store.SetGroupVersionKind(database.ObjectStoreGVK)
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.namespaceName, Name: database.ObjectStoreName}, store); client.IgnoreNotFound(err) != nil {
+			return err
+		} else if err != nil {
+			store = nil
+		}
+	}
 	if err == nil {
 		st.Phase = cluster.Status.Phase
 		st.ReadyInstances = int32(cluster.Status.ReadyInstances)
-		st.LastSuccessfulBackup = parseTime(cluster.Status.LastSuccessfulBackup)
-		st.LastFailedBackup = parseTime(cluster.Status.LastFailedBackup)
+		backupStatus(st, cluster, store, database.ServerName(t))
 	}
-	s.database = clusterOutcome(cluster, err == nil, t.Spec.Database.Backup != nil)
+	s.database = clusterOutcome(cluster, err == nil, t.Spec.Database.Backup != nil, st)
 	return nil
+}
+
+// backupStatus fills in what the database's backups look like. The Barman Cloud plugin reports
+// its backups in the ObjectStore's recovery window for the server name, not in the Cluster's
+// status (whose backup times only the deprecated in-tree method sets), and WAL archiving in the
+// Cluster's ContinuousArchiving condition.
+func backupStatus(st *tenancyv1alpha1.DatabaseStatus, c *cnpgv1.Cluster, store *unstructured.Unstructured, serverName string) {
+	st.LastSuccessfulBackup = parseTime(c.Status.LastSuccessfulBackup)
+	st.LastFailedBackup = parseTime(c.Status.LastFailedBackup)
+	st.FirstRecoverabilityPoint = parseTime(c.Status.FirstRecoverabilityPoint)
+	if store != nil {
+		for field, into := range map[string]**metav1.Time{
+			"lastSuccessfulBackupTime": &st.LastSuccessfulBackup,
+			"lastFailedBackupTime":     &st.LastFailedBackup,
+			"firstRecoverabilityPoint": &st.FirstRecoverabilityPoint,
+		} {
+			text, _, _ := unstructured.NestedString(store.Object, "status", "serverRecoveryWindow", serverName, field)
+			if v := parseTime(text); v != nil {
+				*into = v
+			}
+		}
+	}
+	switch cond := meta.FindStatusCondition(c.Status.Conditions, string(cnpgv1.ConditionContinuousArchiving)); {
+	case cond == nil:
+	case cond.Status == metav1.ConditionTrue:
+		st.WALArchiving = tenancyv1alpha1.WALArchivingWorking
+	case cond.Status == metav1.ConditionFalse:
+		st.WALArchiving = tenancyv1alpha1.WALArchivingFailing
+	}
 }
 
 // clusterOutcome is DatabaseReady for a dedicated cluster: True when every instance is ready and
 // CloudNativePG reports the cluster healthy, False with CloudNativePG's phase otherwise, and False
 // when backups are configured and the last one failed after the last success (an unbacked-up
 // database is not ready, whatever it serves).
-func clusterOutcome(c *cnpgv1.Cluster, exists, backups bool) outcome {
+func clusterOutcome(c *cnpgv1.Cluster, exists, backups bool, db *tenancyv1alpha1.DatabaseStatus) outcome {
 	if !exists {
 		return failed(tenancyv1alpha1.ReasonClusterNotReady, "the CloudNativePG Cluster is being created")
 	}
@@ -197,9 +236,19 @@ func clusterOutcome(c *cnpgv1.Cluster, exists, backups bool) outcome {
 		return failed(tenancyv1alpha1.ReasonClusterNotReady, fmt.Sprintf("%d of %d instances ready; CloudNativePG phase: %s", st.ReadyInstances, c.Spec.Instances, phase))
 	}
 	if backups {
-		lastOK, lastFailed := parseTime(st.LastSuccessfulBackup), parseTime(st.LastFailedBackup)
+		if db.WALArchiving == tenancyv1alpha1.WALArchivingFailing {
+			msg := "the database serves, but archiving its WAL to the object store fails: what is written now cannot be recovered until it works again"
+			if cond := meta.FindStatusCondition(st.Conditions, string(cnpgv1.ConditionContinuousArchiving)); cond != nil && cond.Message != "" {
+				msg += " (CloudNativePG: " + truncate(cond.Message, 200) + ")"
+			}
+			return failed(tenancyv1alpha1.ReasonArchivingFailing, msg)
+		}
+		lastOK, lastFailed := db.LastSuccessfulBackup, db.LastFailedBackup
 		if lastFailed != nil && (lastOK == nil || lastFailed.After(lastOK.Time)) {
 			return failed(tenancyv1alpha1.ReasonBackupFailing, "the database serves, but its last backup failed (see status.database.lastFailedBackup and the Backup objects)")
+		}
+		if cond := meta.FindStatusCondition(st.Conditions, string(cnpgv1.ConditionBackup)); cond != nil && cond.Status == metav1.ConditionFalse {
+			return failed(tenancyv1alpha1.ReasonBackupFailing, "the database serves, but its last backup failed (CloudNativePG: "+truncate(cond.Message, 200)+")")
 		}
 	}
 	return ready(fmt.Sprintf("%d of %d instances ready", st.ReadyInstances, c.Spec.Instances))
@@ -222,6 +271,14 @@ func sharedDatabaseOutcome(db *cnpgv1.Database, dbExists bool, role *cnpgv1.Data
 		return failed(tenancyv1alpha1.ReasonDatabaseNotReady, "CloudNativePG could not create the database: "+db.Status.Message)
 	}
 	return ready("the database and the tenant's role exist on the shared cluster")
+}
+
+// truncate shortens a message from another component for a condition.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func parseTime(s string) *metav1.Time {

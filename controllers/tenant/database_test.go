@@ -480,3 +480,59 @@ func TestSharedRetainKeepsTheCredentialsAndIsAdopted(t *testing.T) {
 		return nil
 	})
 }
+
+// The Barman Cloud plugin reports backups in the ObjectStore's recovery window, not in the
+// Cluster's status, and CloudNativePG reports WAL archiving in the Cluster's ContinuousArchiving
+// condition: the Tenant shows both, and is not Ready while archiving fails. Stand-ins for the
+// plugin and CloudNativePG write those statuses (the real cluster suite runs the real ones).
+func TestPluginBackupsAndArchivingShowOnTheTenant(t *testing.T) {
+	ctx := context.Background()
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "walco"},
+		Spec: tenancyv1alpha1.TenantSpec{Database: dedicated(true)}})
+	const ns = "tenant-walco"
+	first, last := "2026-11-20T02:00:05Z", "2026-11-22T02:00:07Z"
+	testenv.Eventually(t, wait, func() error {
+		store := &unstructured.Unstructured{}
+		store.SetAPIVersion("barmancloud.cnpg.io/v1")
+		store.SetKind("ObjectStore")
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres-backups"}, store); err != nil {
+			return err
+		}
+		if err := unstructured.SetNestedMap(store.Object, map[string]any{"postgres": map[string]any{
+			"firstRecoverabilityPoint": first, "lastSuccessfulBackupTime": last,
+		}}, "status", "serverRecoveryWindow"); err != nil {
+			return err
+		}
+		return admin.Status().Update(ctx, store)
+	})
+	archiving := func(status metav1.ConditionStatus, reason, message string) func(*cnpgv1.ClusterStatus) {
+		return func(st *cnpgv1.ClusterStatus) {
+			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: string(cnpgv1.ConditionContinuousArchiving),
+				Status: status, Reason: reason, Message: message})
+		}
+	}
+
+	markClusterHealthy(t, ns, archiving(metav1.ConditionFalse, "ContinuousArchivingFailing", "unexpected failure invoking barman-cloud-wal-archive: exit status 4"))
+	got := waitForCondition(t, "walco", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, tenancyv1alpha1.ReasonArchivingFailing)
+	if c := meta.FindStatusCondition(got.Status.Conditions, tenancyv1alpha1.ConditionDatabaseReady); !strings.Contains(c.Message, "exit status 4") {
+		t.Errorf("DatabaseReady says %q; want CloudNativePG's reason in it", c.Message)
+	}
+	if got.Status.Phase != tenancyv1alpha1.TenantDegraded || got.Status.Database.WALArchiving != tenancyv1alpha1.WALArchivingFailing {
+		t.Errorf("phase %s, walArchiving %q; want Degraded and Failing", got.Status.Phase, got.Status.Database.WALArchiving)
+	}
+
+	markClusterHealthy(t, ns, archiving(metav1.ConditionTrue, "ContinuousArchivingSuccess", "Continuous archiving is working"))
+	got = waitForReady(t, "walco")
+	db := got.Status.Database
+	if db.WALArchiving != tenancyv1alpha1.WALArchivingWorking || db.FirstRecoverabilityPoint == nil || db.LastSuccessfulBackup == nil ||
+		db.FirstRecoverabilityPoint.UTC().Format(time.RFC3339) != first || db.LastSuccessfulBackup.UTC().Format(time.RFC3339) != last {
+		t.Errorf("status.database = %+v; want archiving Working, recoverable from %s, last backup %s (the ObjectStore's window)", db, first, last)
+	}
+
+	markClusterHealthy(t, ns, func(st *cnpgv1.ClusterStatus) {
+		archiving(metav1.ConditionTrue, "ContinuousArchivingSuccess", "")(st)
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: string(cnpgv1.ConditionBackup),
+			Status: metav1.ConditionFalse, Reason: "LastBackupFailed", Message: "can't execute backup: exit status 2"})
+	})
+	waitForCondition(t, "walco", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, tenancyv1alpha1.ReasonBackupFailing)
+}

@@ -22,8 +22,11 @@ var areaConditions = []string{
 	tenancyv1alpha1.ConditionSecretsReady,
 }
 
-// degradedReasons mark a condition that will not fix itself without a change by someone.
+// degradedReasons mark a condition that will not fix itself without a change by someone, or that
+// puts the tenant's data at risk for as long as it lasts (archiving failing, even if the object
+// store comes back by itself).
 var degradedReasons = map[string]bool{
+	tenancyv1alpha1.ReasonArchivingFailing:  true,
 	tenancyv1alpha1.ReasonNamespaceConflict: true,
 	tenancyv1alpha1.ReasonInvalidSpec:       true,
 	tenancyv1alpha1.ReasonApplyFailed:       true,

@@ -182,6 +182,24 @@ func TestRenderOptions(t *testing.T) {
 			t.Error("no ServiceMonitor")
 		}
 	})
+	t.Run("PrometheusRule alerts on old backups and failing archiving", func(t *testing.T) {
+		rule := render(t, "metrics.prometheusRule.enabled=true")["PrometheusRule/tenant-operator"]
+		if rule == nil {
+			t.Fatal("no PrometheusRule")
+		}
+		text := fmt.Sprint(rule.Object)
+		for _, want := range []string{
+			"tenant_operator_database_backup_age_seconds > 2 * tenant_operator_database_backup_interval_seconds",
+			"tenant_operator_database_wal_archiving_failing == 1", "TenantBackupTooOld", "TenantWALArchivingFailing",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the PrometheusRule lacks %q", want)
+			}
+		}
+		if render(t)["PrometheusRule/tenant-operator"] != nil {
+			t.Error("a PrometheusRule by default, which needs the Prometheus Operator's CRDs")
+		}
+	})
 	t.Run("operator identity follows the ServiceAccount", func(t *testing.T) {
 		objs := render(t, "serviceAccount.name=platform-tenants")
 		policy := objs["ValidatingAdmissionPolicy/tenant-ownership"]
