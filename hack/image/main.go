@@ -8,7 +8,10 @@
 //
 // -file SRC=DST[:MODE] adds one file (mode 0755 by default); -dir SRC=DST adds a directory tree with
 // its modes, owners and symlinks (a debootstrap root, for example); -symlink DST=TARGET adds a link.
-// Each flag may repeat; everything goes into one layer, in the order given.
+// Each flag may repeat; everything goes into one layer, in the order given. -base TARBALL starts from
+// an image this command wrote before (its layers and configuration, the new layer on top, -env
+// appended to its environment, -user and -entrypoint replacing its own when given): the Barman Cloud
+// sidecar is the PostgreSQL image plus the plugin's binary, and containerd stores the shared layer once.
 package main
 
 import (
@@ -42,6 +45,7 @@ func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 func main() {
 	var files, dirs, links, env, entrypoint, cmd list
 	out := flag.String("o", "", "the tarball to write")
+	base := flag.String("base", "", "a docker-save tarball to start from (default: an empty image)")
 	tag := flag.String("tag", "", "the image's fully qualified name and tag (docker.io/library/x:1, never :latest)")
 	user := flag.String("user", "", "the user to run as, uid[:gid]")
 	workdir := flag.String("workdir", "/", "the working directory")
@@ -52,13 +56,13 @@ func main() {
 	flag.Var(&entrypoint, "entrypoint", "the entrypoint, one flag per argument")
 	flag.Var(&cmd, "cmd", "the default arguments, one flag per argument")
 	flag.Parse()
-	if err := run(*out, *tag, *user, *workdir, files, dirs, links, env, entrypoint, cmd); err != nil {
+	if err := run(*out, *tag, *base, *user, *workdir, files, dirs, links, env, entrypoint, cmd); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, tag, user, workdir string, files, dirs, links, env, entrypoint, cmd []string) error {
+func run(out, tag, base, user, workdir string, files, dirs, links, env, entrypoint, cmd []string) error {
 	if out == "" || tag == "" {
 		return errors.New("-o and -tag are required")
 	}
@@ -78,7 +82,7 @@ func run(out, tag, user, workdir string, files, dirs, links, env, entrypoint, cm
 	if err != nil {
 		return err
 	}
-	cfg := &v1.ConfigFile{
+	img, cfg := empty.Image, &v1.ConfigFile{
 		Created:      v1.Time{Time: time.Unix(0, 0).UTC()},
 		OS:           "linux",
 		Architecture: runtime.GOARCH,
@@ -87,7 +91,12 @@ func run(out, tag, user, workdir string, files, dirs, links, env, entrypoint, cm
 			Env: append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, env...),
 		},
 	}
-	img, err := mutate.ConfigFile(empty.Image, cfg)
+	if base != "" {
+		if img, cfg, err = fromBase(base, user, workdir, env, entrypoint, cmd); err != nil {
+			return fmt.Errorf("-base %s: %w", base, err)
+		}
+	}
+	img, err = mutate.ConfigFile(img, cfg)
 	if err != nil {
 		return err
 	}
@@ -99,6 +108,31 @@ func run(out, tag, user, workdir string, files, dirs, links, env, entrypoint, cm
 		return err
 	}
 	return os.Rename(tmp, out)
+}
+
+// fromBase reads a docker-save tarball's image and its configuration with the flags applied: its
+// layers (and their diff IDs in the configuration) stay as they are.
+func fromBase(file, user, workdir string, env, entrypoint, cmd []string) (v1.Image, *v1.ConfigFile, error) {
+	img, err := tarball.ImageFromPath(file, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg = cfg.DeepCopy()
+	cfg.Config.Env = append(cfg.Config.Env, env...)
+	if user != "" {
+		cfg.Config.User = user
+	}
+	if workdir != "/" {
+		cfg.Config.WorkingDir = workdir
+	}
+	if len(entrypoint) > 0 {
+		cfg.Config.Entrypoint, cfg.Config.Cmd = entrypoint, cmd
+	}
+	return img, cfg, nil
 }
 
 // writeLayer writes one uncompressed layer: parent directories first, then each entry as given.

@@ -43,7 +43,7 @@ func TestImageReadsBackWithItsConfigAndFiles(t *testing.T) {
 
 	out := filepath.Join(dir, "img.tar")
 	const tag = "ghcr.io/tenantctl/tenant-operator:dev"
-	err := run(out, tag, "65532:65532", "/", []string{bin + "=/operator/manager_" + runtime.GOARCH}, []string{root + "=/"},
+	err := run(out, tag, "", "65532:65532", "/", []string{bin + "=/operator/manager_" + runtime.GOARCH}, []string{root + "=/"},
 		[]string{"/manager=operator/manager_" + runtime.GOARCH}, []string{"A=b"}, []string{"/manager"}, []string{"controller"})
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +128,7 @@ func TestImageRefusesWhatCannotRunWithoutARegistry(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(dir, "img.tar")
-			err := run(out, tc.tag, "", "/", tc.files, nil, nil, nil, nil, nil)
+			err := run(out, tc.tag, "", "", "/", tc.files, nil, nil, nil, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one saying %q", err, tc.want)
 			}
@@ -136,5 +136,55 @@ func TestImageRefusesWhatCannotRunWithoutARegistry(t *testing.T) {
 				t.Errorf("a refused build wrote %s", out)
 			}
 		})
+	}
+}
+
+// An image built on a base keeps the base's layer and environment under the new layer, and takes the
+// user and entrypoint given: the Barman Cloud sidecar is the PostgreSQL image plus the plugin binary.
+func TestImageOnABaseKeepsItsLayersAndEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	psql, bin := filepath.Join(dir, "psql"), filepath.Join(dir, "manager")
+	for _, f := range []string{psql, bin} {
+		if err := os.WriteFile(f, []byte(filepath.Base(f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := filepath.Join(dir, "base.tar")
+	if err := run(base, "localhost/x/postgresql:15", "", "26:26", "/", []string{psql + "=/usr/bin/psql"}, nil, nil,
+		[]string{"PATH=/usr/lib/postgresql/15/bin:/usr/bin"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "sidecar.tar")
+	if err := run(out, "localhost/x/sidecar:1", base, "", "/", []string{bin + "=/manager"}, nil, nil, []string{"B=c"},
+		[]string{"/manager"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.NewTag("localhost/x/sidecar:1")
+	img, err := tarball.ImageFromPath(out, &ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Config.User != "26:26" || strings.Join(cfg.Config.Entrypoint, " ") != "/manager" {
+		t.Errorf("user %q, entrypoint %q; want the base's user and the new entrypoint", cfg.Config.User, cfg.Config.Entrypoint)
+	}
+	if env := strings.Join(cfg.Config.Env, " "); !strings.Contains(env, "/usr/lib/postgresql/15/bin") || !strings.Contains(env, "B=c") {
+		t.Errorf("env %q, want the base's PATH and B=c", env)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) != 2 || len(cfg.RootFS.DiffIDs) != 2 {
+		t.Fatalf("%d layers and %d diff IDs (%v), want the base's and the new one", len(layers), len(cfg.RootFS.DiffIDs), err)
+	}
+	baseImg, err := tarball.ImageFromPath(base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseLayers, _ := baseImg.Layers()
+	want, _ := baseLayers[0].Digest()
+	if got, _ := layers[0].Digest(); got != want {
+		t.Errorf("first layer %s, want the base's %s (so containerd stores it once)", got, want)
 	}
 }
