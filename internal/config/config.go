@@ -136,6 +136,10 @@ type BackupTemplate struct {
 	// The operator writes it into each tenant's namespace (Secret "backup-ca", key ca.crt) and sets
 	// it as the ObjectStore's endpointCA.
 	EndpointCA string `json:"endpointCA,omitempty"`
+	// AllowPathsOutsideTenant lets a Tenant's spec.database.backup.destinationPath and
+	// spec.database.restore.destinationPath point outside its own path (another tenant's backups,
+	// a copy elsewhere). Off, a tenant can back up to and restore from its own path only.
+	AllowPathsOutsideTenant bool `json:"allowPathsOutsideTenant,omitempty"`
 }
 
 // BackupCredentials locates each tenant's object-store keys in Vault.

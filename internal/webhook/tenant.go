@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
+	"github.com/tenantctl/tenant-operator/internal/builders/database"
 	"github.com/tenantctl/tenant-operator/internal/builders/secrets"
 	"github.com/tenantctl/tenant-operator/internal/config"
 )
@@ -29,8 +30,9 @@ const TenantPath = "/validate-tenancy-tenantctl-io-v1alpha1-tenant"
 
 // TenantValidator refuses, at admission, a Tenant whose Vault path is the same as, contains or lies
 // inside the path another tenant holds, naming that tenant, so that the newcomer is told at once
-// rather than admitted and reported InvalidSpec. It checks nothing else: every other rule on a
-// Tenant is the CRD's or the reconciler's.
+// rather than admitted and reported InvalidSpec; and one whose backup or restore destinationPath
+// lies outside its own backup path when the platform does not allow it. Every other rule on a Tenant
+// is the CRD's or the reconciler's.
 type TenantValidator struct {
 	// Reader lists Tenants: the manager's cache (every replica serves the webhook and keeps the
 	// Tenant informer), so admission costs the apiserver no list.
@@ -45,12 +47,15 @@ func (v *TenantValidator) Handle(ctx context.Context, req admission.Request) adm
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("")
 	}
-	if v.Config.Vault == nil {
-		return admission.Allowed("no Vault is configured")
-	}
 	t := &tenancyv1alpha1.Tenant{}
 	if err := json.Unmarshal(req.Object.Raw, t); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
+	}
+	if msg, ok := database.ValidatePaths(t, v.Config); !ok {
+		return admission.Denied(msg)
+	}
+	if v.Config.Vault == nil {
+		return admission.Allowed("no Vault is configured")
 	}
 	path, holds := secrets.Held(t, v.Config.Vault)
 	if !holds {

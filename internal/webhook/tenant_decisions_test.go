@@ -144,3 +144,46 @@ func raw(t *testing.T, obj *tenancyv1alpha1.Tenant) runtime.RawExtension {
 	}
 	return runtime.RawExtension{Raw: data}
 }
+
+// A tenant's backups and restores stay within its own path in the object store unless the platform
+// allows others: refused at admission, the field named, with or without a Vault.
+func TestTenantValidatorRefusesBackupPathsOutsideTheTenant(t *testing.T) {
+	const file = "database:\n  imageRepository: ghcr.io/cloudnative-pg/postgresql\n  backup:\n    objectStore: {destinationPath: 's3://tenant-{tenant}/'}\n"
+	withBackup := func(backupPath, restorePath string) *tenancyv1alpha1.Tenant {
+		db := &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseDedicated,
+			Backup: &tenancyv1alpha1.BackupSpec{Schedule: "@daily", DestinationPath: backupPath}}
+		if restorePath != "" {
+			db.Restore = &tenancyv1alpha1.RestoreSpec{DestinationPath: restorePath}
+		}
+		return &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "acme"}, Spec: tenancyv1alpha1.TenantSpec{Database: db}}
+	}
+	for name, tc := range map[string]struct {
+		extra     string
+		tenant    *tenancyv1alpha1.Tenant
+		wantAllow bool
+		wantMsg   string
+	}{
+		"its own bucket":          {tenant: withBackup("s3://tenant-acme/2026", ""), wantAllow: true},
+		"another tenant's bucket": {tenant: withBackup("s3://tenant-globex", ""), wantMsg: `spec.database.backup.destinationPath: "s3://tenant-globex" is outside the tenant's own backup path "s3://tenant-acme"`},
+		"restore from another tenant's bucket": {tenant: withBackup("", "s3://tenant-globex"),
+			wantMsg: "spec.database.restore.destinationPath"},
+		"restore from another tenant's bucket, allowed by the platform": {extra: "    allowPathsOutsideTenant: true\n",
+			tenant: withBackup("", "s3://tenant-globex"), wantAllow: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := config.Parse([]byte(file + tc.extra))
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := &webhook.TenantValidator{Reader: &listOnly{}, Config: cfg}
+			resp := v.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				Operation: admissionv1.Create, Object: raw(t, tc.tenant)}})
+			if resp.Allowed != tc.wantAllow {
+				t.Fatalf("allowed = %v (%s), want %v", resp.Allowed, resp.Result.Message, tc.wantAllow)
+			}
+			if !tc.wantAllow && !strings.Contains(resp.Result.Message, tc.wantMsg) {
+				t.Errorf("refusal %q does not say %q", resp.Result.Message, tc.wantMsg)
+			}
+		})
+	}
+}

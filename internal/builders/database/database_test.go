@@ -53,6 +53,8 @@ func TestDedicatedGolden(t *testing.T) {
 		// bucketPerTenant: the template gives each tenant a bucket of its own, its own keys from
 		// Vault and the object store's CA.
 		bucketPerTenant bool
+		// elsewhere: the platform allows paths outside the tenant's own.
+		elsewhere bool
 	}{
 		"bucket-per-tenant": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi"),
 			Backup: &tenancyv1alpha1.BackupSpec{Schedule: "0 0 2 * * *", RetentionPolicy: "30d"}}, bucketPerTenant: true},
@@ -68,12 +70,13 @@ func TestDedicatedGolden(t *testing.T) {
 			Backup:  &tenancyv1alpha1.BackupSpec{Schedule: "@daily", RetentionPolicy: "8w", ServerName: "postgres-2"},
 			Restore: &tenancyv1alpha1.RestoreSpec{TargetTime: &target}}},
 		"restore-elsewhere": {db: &tenancyv1alpha1.DatabaseSpec{Storage: storage("10Gi"),
-			Restore: &tenancyv1alpha1.RestoreSpec{DestinationPath: "s3://old-backups/acme", ServerName: "acme-db"}}},
+			Restore: &tenancyv1alpha1.RestoreSpec{DestinationPath: "s3://old-backups/acme", ServerName: "acme-db"}}, elsewhere: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Database.ImageCatalog = tc.catalog
+			cfg.Database.Backup.AllowPathsOutsideTenant = tc.elsewhere
 			if tc.bucketPerTenant {
 				cfg.Database.Backup.ObjectStore["destinationPath"] = "s3://tenant-{tenant}/"
 				delete(cfg.Database.Backup.ObjectStore, "s3Credentials")
@@ -113,6 +116,11 @@ func TestValidate(t *testing.T) {
 	noBackups.Database.Backup = nil
 	noShared := testConfig()
 	noShared.Database.Shared = nil
+	elsewhereAllowed := testConfig()
+	elsewhereAllowed.Database.Backup.AllowPathsOutsideTenant = true
+	backup := func(path string) *tenancyv1alpha1.BackupSpec {
+		return &tenancyv1alpha1.BackupSpec{DestinationPath: path}
+	}
 	cases := map[string]struct {
 		db      *tenancyv1alpha1.DatabaseSpec // the Tenant's spec.database
 		cfg     config.Config                 // the operator configuration
@@ -123,6 +131,13 @@ func TestValidate(t *testing.T) {
 		"shared without a shared cluster":      {db: &tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared}, cfg: noShared, wantErr: "names no shared cluster"},
 		"backup without an object store":       {db: &tenancyv1alpha1.DatabaseSpec{Backup: &tenancyv1alpha1.BackupSpec{}}, cfg: noBackups, wantErr: "no backup object store"},
 		"restore with nowhere to restore from": {db: &tenancyv1alpha1.DatabaseSpec{Restore: &tenancyv1alpha1.RestoreSpec{}}, cfg: testConfig(), wantErr: "no destinationPath"},
+		"backups under the tenant's own path":  {db: &tenancyv1alpha1.DatabaseSpec{Backup: backup("s3://platform-backups/tenants/acme-corp/2026")}, cfg: testConfig()},
+		"backups into another tenant's path": {db: &tenancyv1alpha1.DatabaseSpec{Backup: backup("s3://platform-backups/tenants/globex")}, cfg: testConfig(),
+			wantErr: `spec.database.backup.destinationPath: "s3://platform-backups/tenants/globex" is outside the tenant's own backup path "s3://platform-backups/tenants/acme-corp"`},
+		"a path that only starts like the tenant's": {db: &tenancyv1alpha1.DatabaseSpec{Backup: backup("s3://platform-backups/tenants/acme-corp-2")}, cfg: testConfig(), wantErr: "outside the tenant's own backup path"},
+		"restore from another tenant's path": {db: &tenancyv1alpha1.DatabaseSpec{Backup: backup(""), Restore: &tenancyv1alpha1.RestoreSpec{DestinationPath: "s3://platform-backups/tenants/globex"}}, cfg: testConfig(),
+			wantErr: "spec.database.restore.destinationPath"},
+		"restore from elsewhere, allowed by the platform": {db: &tenancyv1alpha1.DatabaseSpec{Restore: &tenancyv1alpha1.RestoreSpec{DestinationPath: "s3://old-backups/acme"}}, cfg: elsewhereAllowed},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
