@@ -336,6 +336,29 @@ func (r *Reconciler) finalizeDatabase(ctx context.Context, s *scope) (bool, erro
 	return err == nil, err
 }
 
+// listedInObjectStore says whether the object store's catalog lists the completed backup: the Barman
+// Cloud plugin reads the catalog back after each backup and records the newest one in the
+// ObjectStore's recovery window, so a last successful backup at or after this one's end means
+// Barman found it whole in the bucket. Without a backup ObjectStore (backups through another
+// method), CloudNativePG's completed phase is all there is.
+func (r *Reconciler) listedInObjectStore(ctx context.Context, s *scope, backup *cnpgv1.Backup) (bool, error) {
+	if backup.Spec.Method != cnpgv1.BackupMethodPlugin || r.Config.Database.Backup == nil {
+		return true, nil
+	}
+	store := &unstructured.Unstructured{}
+	store.SetGroupVersionKind(database.ObjectStoreGVK)
+	switch err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.namespaceName, Name: database.ObjectStoreName}, store); {
+	case apierrors.IsNotFound(err) || meta.IsNoMatchError(err):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	text, _, _ := unstructured.NestedString(store.Object, "status", "serverRecoveryWindow", database.ServerName(s.tenant), "lastSuccessfulBackupTime")
+	last := parseTime(text)
+	stopped := backup.Status.StoppedAt
+	return last != nil && stopped != nil && !last.Before(stopped), nil
+}
+
 // finalBackup takes the on-demand backup before deletion and reports whether the deletion may go
 // on: the backup completed, there is nothing to back up, or the Tenant explicitly skips it.
 func (r *Reconciler) finalBackup(ctx context.Context, s *scope) (bool, error) {
@@ -372,7 +395,19 @@ func (r *Reconciler) finalBackup(ctx context.Context, s *scope) (bool, error) {
 		tenancyv1alpha1.AnnotationSkipFinalBackup)
 	switch backup.Status.Phase {
 	case cnpgv1.BackupPhaseCompleted:
-		return true, nil
+		listed, err := r.listedInObjectStore(ctx, s, backup)
+		if err != nil || listed {
+			return listed, err
+		}
+		if age := r.now().Sub(backup.CreationTimestamp.Time); age >= finalBackupPatience {
+			s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupStuck, fmt.Sprintf(
+				"the final backup (Backup %s) completed, but the object store's catalog (ObjectStore %s) has not listed it after %s: check the backup plugin's sidecar, or set spec.database.deletionPolicy: Retain%s",
+				database.FinalBackupName, database.ObjectStoreName, finalBackupPatience, override))
+			return false, nil
+		}
+		s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupRunning, "the final backup (Backup "+database.FinalBackupName+") completed; waiting for the object store's catalog to list it before deleting the database")
+		s.requeueAfter = finalBackupPatience - r.now().Sub(backup.CreationTimestamp.Time)
+		return false, nil
 	case cnpgv1.BackupPhaseFailed:
 		s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupFailed, "the final backup failed, so the database is kept: fix the cause and delete Backup "+
 			database.FinalBackupName+" to take it again, or set spec.database.deletionPolicy: Retain"+override)

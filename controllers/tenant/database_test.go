@@ -202,6 +202,7 @@ func TestDeleteTakesAFinalBackupFirst(t *testing.T) {
 	}
 
 	// Retry as the message says: delete the failed Backup; a new one is taken, and completes.
+	stopped := metav1.NewTime(time.Now().Truncate(time.Second))
 	if err := admin.Delete(ctx, backup); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,27 @@ func TestDeleteTakesAFinalBackupFirst(t *testing.T) {
 			return fmt.Errorf("not retaken yet")
 		}
 		again.Status.Phase = cnpgv1.BackupPhaseCompleted // stand-in for CloudNativePG
+		again.Status.StoppedAt = &stopped
 		return admin.Status().Update(ctx, again)
+	})
+	// Completed is not enough: the database stays until the object store's catalog lists the
+	// backup (the plugin's recovery window reaching its end).
+	got = waitForConditionMessage(t, "lastcall", "waiting for the object store's catalog to list it")
+	get(t, nsObj, "", ns)
+	if !nsObj.DeletionTimestamp.IsZero() {
+		t.Fatal("the namespace is being deleted before the object store lists the final backup")
+	}
+	testenv.Eventually(t, wait, func() error { // stand-in for the Barman Cloud plugin
+		store := &unstructured.Unstructured{}
+		store.SetAPIVersion("barmancloud.cnpg.io/v1")
+		store.SetKind("ObjectStore")
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres-backups"}, store); err != nil {
+			return err
+		}
+		if err := unstructured.SetNestedField(store.Object, stopped.UTC().Format(time.RFC3339), "status", "serverRecoveryWindow", "postgres", "lastSuccessfulBackupTime"); err != nil {
+			return err
+		}
+		return admin.Status().Update(ctx, store)
 	})
 	testenv.Eventually(t, wait, func() error {
 		if err := admin.Get(ctx, client.ObjectKey{Name: ns}, nsObj); err != nil {
@@ -535,4 +556,21 @@ func TestPluginBackupsAndArchivingShowOnTheTenant(t *testing.T) {
 			Status: metav1.ConditionFalse, Reason: "LastBackupFailed", Message: "can't execute backup: exit status 2"})
 	})
 	waitForCondition(t, "walco", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, tenancyv1alpha1.ReasonBackupFailing)
+}
+
+// waitForConditionMessage waits for the Tenant's Ready condition to carry the message fragment.
+func waitForConditionMessage(t *testing.T, name, fragment string) *tenancyv1alpha1.Tenant {
+	t.Helper()
+	var got *tenancyv1alpha1.Tenant
+	testenv.Eventually(t, wait, func() error {
+		got = &tenancyv1alpha1.Tenant{}
+		if err := admin.Get(context.Background(), client.ObjectKey{Name: name}, got); err != nil {
+			return err
+		}
+		if c := findCondition(got, tenancyv1alpha1.ConditionReady); !strings.Contains(c.Message, fragment) {
+			return fmt.Errorf("Ready is %+v, want a message with %q", c, fragment)
+		}
+		return nil
+	})
+	return got
 }
