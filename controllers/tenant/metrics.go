@@ -63,7 +63,9 @@ func (c readiness) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	list := &tenancyv1alpha1.TenantList{}
-	if err := c.reader.List(ctx, list); err != nil {
+	// Read only: the cache's own objects, not a deep copy of every Tenant on every scrape (at
+	// 10,000 tenants the copies were most of the operator's CPU between reconciles).
+	if err := c.reader.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		ch <- prometheus.NewInvalidMetric(tenantsDesc, err)
 		return
 	}
