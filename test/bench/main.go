@@ -42,6 +42,7 @@ type options struct {
 	renderOnly                 bool
 	keep                       bool
 	deleteBelow                int
+	deleteAtMost               int
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.StringVar(&o.profiles, "profiles", "bin/bench/profiles", "directory of the operator's CPU and heap profiles")
 	flag.BoolVar(&o.renderOnly, "render", false, "render the document from -out/results.json without measuring")
 	flag.IntVar(&o.deleteBelow, "delete-below", 10000, "scenarios with fewer tenants are deleted under the Delete policy, the others (and the database shape) under Retain")
+	flag.IntVar(&o.deleteAtMost, "delete-at-most", 0, "measure deletion only for scenarios of at most this many tenants (0: all)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the logs (operator, apiserver audit, ...) of the run")
 	flag.Parse()
 	ctrllog.SetLogger(logr.Discard()) // the benchmark's own caches; it reports through progress

@@ -108,6 +108,9 @@ func run(ctx context.Context, o options) (reterr error) {
 			args := env.ControlPlane.GetAPIServer().Configure()
 			args.Set("audit-policy-file", policy)
 			args.Set("audit-log-path", b.audit.path)
+			// Never rotated (the default rotates at 100 MB, which 10,000 tenants pass): the
+			// tailer reads one file from its last offset.
+			args.Set("audit-log-maxsize", "1000000")
 		},
 		// The chart's flags (charts/tenant-operator/templates/deployment.yaml), plus the profiles.
 		OperatorArgs: []string{"--leader-elect", "--leader-election-namespace=" + testenv.OperatorNamespace,

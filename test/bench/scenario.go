@@ -257,6 +257,10 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 	progress("%s N=%d: after a restart: %d writes, %d object reads (%v)", shape, n, s.RestartWrites, s.RestartObjectReads, s.RestartRequests)
 
 	// Deletion.
+	if b.o.deleteAtMost > 0 && n > b.o.deleteAtMost {
+		progress("%s N=%d: deletion not measured (-delete-at-most %d)", shape, n, b.o.deleteAtMost)
+		return s, nil
+	}
 	progress("%s N=%d: deleting every Tenant (%s)", shape, n, policy)
 	delFrom := time.Now()
 	all := func(i int) string {
