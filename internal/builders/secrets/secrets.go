@@ -253,7 +253,7 @@ func BackupCredentials(t *tenancyv1alpha1.Tenant, namespace string, cfg config.C
 		TypeMeta:   metav1.TypeMeta{APIVersion: externalsecrets.GroupVersion.String(), Kind: "ExternalSecret"},
 		ObjectMeta: builders.ObjectMeta(t, namespace, database.BackupCredentialsSecret),
 		Spec: externalsecrets.ExternalSecretSpec{
-			SecretStoreRef:  externalsecrets.StoreRef{Name: ReaderStore, Kind: "SecretStore"},
+			SecretStoreRef: externalsecrets.StoreRef{Name: ReaderStore, Kind: "SecretStore"},
 			// Orphan: a database retained past its Tenant keeps archiving with these keys.
 			Target:          externalsecrets.ExternalSecretTarget{Name: database.BackupCredentialsSecret, CreationPolicy: "Orphan"},
 			RefreshInterval: refresh(nil),
