@@ -529,6 +529,11 @@ func markdown(r *Results, plotDir string, notes string, haveNotes bool) string {
 			)
 		}
 		p("\n")
+		for i := range scs {
+			if c := scs[i].Commit; c != "" && c != r.Machine.Commit {
+				p("%s, N=%s was measured separately, at commit %s (the rest at %s).\n\n", cell(scs[i].Shape), thousands(scs[i].N), c, r.Machine.Commit)
+			}
+		}
 	}
 
 	p("## Targets\n\n| Target | Scenario | Measured | Verdict |\n|---|---|---|---|\n")

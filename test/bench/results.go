@@ -40,6 +40,9 @@ type Scenario struct {
 	N     int    `json:"n"`
 	// DeletionPolicy the tenants were created with (Retain or Delete).
 	DeletionPolicy string `json:"deletionPolicy"`
+	// Commit the scenario was measured at, when it differs from the run's (a scenario measured
+	// alone and merged into a published run).
+	Commit string `json:"commit,omitempty"`
 
 	// Operator, throughput: the N Tenants applied C at a time without waiting (open loop), from
 	// the first apply to the last Ready. The burst's apply-to-Ready times are mostly queueing.

@@ -190,6 +190,7 @@ func run(ctx context.Context, o options) (reterr error) {
 		if err != nil {
 			return fmt.Errorf("%s tenants, N=%d: %w", p.shape, p.n, err)
 		}
+		s.Commit = r.Machine.Commit
 		r.Scenarios = append(r.Scenarios, s)
 		if err := writeResults(r, filepath.Join(o.out, "results.json")); err != nil {
 			return err
