@@ -162,10 +162,16 @@ component-coredns: ## CoreDNS, the real cluster's DNS.
 .PHONY: component-kube-router
 component-kube-router: ## kube-router's network-policy firewall, which enforces NetworkPolicy on the real cluster.
 	@$(COMPONENTS) build kube-router
+.PHONY: component-barman-cloud
+component-barman-cloud: ## CloudNativePG's Barman Cloud plugin (plugin and sidecar), the real cluster's backups.
+	@$(COMPONENTS) build barman-cloud
+.PHONY: component-versitygw
+component-versitygw: ## versitygw, the S3 object store the real cluster's backups go to.
+	@$(COMPONENTS) build versitygw
 
 .PHONY: components-cluster
 components-cluster: ## Build every component of the real single-node cluster (make cluster).
-	@$(COMPONENTS) build kube etcd vault eso helm cnpg kube-node coredns kube-router
+	@$(COMPONENTS) build kube etcd vault eso helm cnpg kube-node coredns kube-router barman-cloud versitygw
 
 ##@ The real single-node cluster (root, Debian; docs/test-cluster.md)
 
@@ -180,7 +186,7 @@ cluster-down: ## Stop every process make cluster started and undo every change i
 	hack/cluster.sh down
 
 .PHONY: cluster-images
-cluster-images: components-cluster ## Build the real cluster's images offline (pause, operator, CloudNativePG, PostgreSQL).
+cluster-images: components-cluster ## Build the real cluster's images offline (pause, operator, CloudNativePG, PostgreSQL, the Barman Cloud plugin and sidecar).
 	hack/images.sh build
 
 .PHONY: test-cluster

@@ -51,7 +51,14 @@ main() {
       "${cmd}" ;;
     status) status ;;
     env) print_env ;;
-    *) die "usage: $0 up|down|status|env" ;;
+    # The backup suite's outage: the object store stopped and started again, its data kept.
+    objectstore)
+      case "${1:-}" in
+        stop) stop objectstore ;;
+        start) objectstore_up ;;
+        *) die "usage: $0 objectstore stop|start" ;;
+      esac ;;
+    *) die "usage: $0 up|down|status|env|objectstore stop|start" ;;
   esac
 }
 
@@ -106,7 +113,7 @@ wait_for() {
 }
 status() {
   local n
-  for n in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns kube-router provisioner vault external-secrets; do
+  for n in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns kube-router provisioner vault external-secrets objectstore; do
     if running "${n}"; then echo "${n}: running (pid $(pid_of "${n}"))"; else echo "${n}: stopped"; fi
   done
 }
@@ -120,10 +127,10 @@ up() {
   step "1/9 host packages (apt-get: containerd, runc, CNI plugins, iptables, ipset, conntrack, debootstrap)"
   host_packages
   step "2/9 components (built from the Go module proxy on first use, then cached; a line each)"
-  components build kube etcd vault eso helm cnpg kube-node coredns kube-router
+  components build kube etcd vault eso helm cnpg kube-node coredns kube-router barman-cloud versitygw
   ( cd "${root}" && CGO_ENABLED=0 go build -o bin/provisioner ./hack/provisioner )
-  step "3/9 images (pause, the operator from this tree, CloudNativePG, PostgreSQL)"
-  "${root}/hack/images.sh" build pause operator cnpg postgres
+  step "3/9 images (pause, the operator from this tree, CloudNativePG, PostgreSQL, the Barman Cloud plugin and its sidecar)"
+  "${root}/hack/images.sh" build pause operator cnpg postgres barman-cloud barman-cloud-sidecar
   mkdir -p "${D}"
   record_host
   step "4/9 PKI, containerd and the images"
@@ -134,11 +141,13 @@ up() {
   control_plane
   step "6/9 node (kubelet, kube-proxy, CoreDNS, kube-router, the hostPath provisioner)"
   node
-  step "7/9 CloudNativePG and the shared PostgreSQL cluster"
+  step "7/9 CloudNativePG, the shared PostgreSQL cluster and the Barman Cloud plugin"
   cnpg
-  step "8/9 Vault and the External Secrets Operator"
+  barman_cloud
+  step "8/9 Vault, the External Secrets Operator and the object store"
   vault_up
   eso_up
+  objectstore_up
   step "9/9 the operator (helm install charts/tenant-operator) and the samples"
   operator_up
   samples
@@ -213,6 +222,7 @@ pki() {
   cert kube-router "/CN=tenantctl:kube-router" "" client
   cert provisioner "/CN=tenantctl:provisioner" "" client
   cert external-secrets "/CN=tenantctl:external-secrets" "" client
+  cert objectstore "/CN=tenantctl-objectstore" "IP:${NODE_IP},IP:127.0.0.1,DNS:localhost" server
   local n
   for n in admin kubelet-client controller-manager scheduler kube-proxy coredns kube-router provisioner external-secrets; do
     kubeconfig "${n}" > "${D}/${n%-client}.kubeconfig"
@@ -298,7 +308,7 @@ EOF
 ctr_() { ctr --address "${D}/containerd/containerd.sock" -n k8s.io "$@"; }
 import_images() {
   local n ref
-  for n in pause operator cnpg postgres; do
+  for n in pause operator cnpg postgres barman-cloud barman-cloud-sidecar; do
     ref="$("${root}/hack/images.sh" ref "${n}")"
     # The operator is rebuilt from the tree each time; the others are imported once.
     if [ "${n}" = operator ] || ! ctr_ images ls -q | grep -qx "${ref}"; then
@@ -576,6 +586,53 @@ apply_cnpg() {
   wait_for "CloudNativePG's webhook" 120 kubectl apply --server-side --field-manager tenantctl-cluster -f - <<<"${doc}"
 }
 
+# barman_cloud: CloudNativePG's Barman Cloud plugin, from its release manifest in the module source
+# without the cert-manager objects: the two TLS Secrets of the plugin's gRPC channel (CloudNativePG
+# dials the plugin's Service with the client pair and trusts the server certificate; the plugin
+# trusts the client certificate) are made here, self-signed as cert-manager's Issuer would.
+barman_cloud() {
+  local dir p="${D}/pki/barman-cloud" plugin_ref sidecar_ref
+  dir="$(cd "${root}" && go mod download -json "github.com/cloudnative-pg/plugin-barman-cloud@v${BARMAN_CLOUD_VERSION}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  [ -f "${dir}/manifest.yaml" ] || die "no ${dir}/manifest.yaml"
+  plugin_ref="$("${root}/hack/images.sh" ref barman-cloud)"
+  sidecar_ref="$("${root}/hack/images.sh" ref barman-cloud-sidecar)"
+  mkdir -p "${p}" && chmod 0700 "${p}"
+  if [ ! -f "${p}/server.crt" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj /CN=barman-cloud \
+      -addext subjectAltName=DNS:barman-cloud -addext extendedKeyUsage=serverAuth -keyout "${p}/server.key" -out "${p}/server.crt" 2>/dev/null
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 -subj /CN=barman-cloud-client \
+      -addext extendedKeyUsage=clientAuth -keyout "${p}/client.key" -out "${p}/client.crt" 2>/dev/null
+  fi
+  kubectl -n cnpg-system create secret tls barman-cloud-server-tls --cert "${p}/server.crt" --key "${p}/server.key" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  kubectl -n cnpg-system create secret tls barman-cloud-client-tls --cert "${p}/client.crt" --key "${p}/client.key" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  # The Deployment reads SIDECAR_IMAGE from a Secret the release's kustomization generates.
+  local sidecar_secret
+  sidecar_secret="$(grep -A1 'key: SIDECAR_IMAGE' "${dir}/manifest.yaml" | awk '$1 == "name:" {print $2; exit}')"
+  [ -n "${sidecar_secret}" ] || die "the plugin's manifest names no SIDECAR_IMAGE Secret"
+  kubectl -n cnpg-system create secret generic "${sidecar_secret}" --from-literal "SIDECAR_IMAGE=${sidecar_ref}" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  # Every document except cert-manager's and that Secret; the image is imported, never pulled.
+  awk -v RS='\n---\n' -v ORS='\n---\n' '!/apiVersion: cert-manager.io\// && !/\nkind: Secret\n/' "${dir}/manifest.yaml" |
+    sed -E "s#^( *)image: .*plugin-barman-cloud.*#\1image: ${plugin_ref}\n\1imagePullPolicy: IfNotPresent#" |
+    kubectl apply --server-side --force-conflicts --field-manager tenantctl-cluster -f - >/dev/null
+  kubectl -n cnpg-system rollout status deployment/barman-cloud --timeout=300s >/dev/null
+}
+
+# objectstore_up: versitygw, an S3-compatible object store, as a host process on the node's address
+# (a platform's object store outside the cluster, like its Vault), with TLS from the cluster's CA and
+# its data under the cluster directory. Each tenant gets an account limited to its own bucket
+# (hack/objectstore-tenant.sh).
+objectstore_up() {
+  local dir="${D}/objectstore"
+  mkdir -p "${dir}/data" "${dir}/iam" && chmod 0700 "${dir}"
+  [ -f "${dir}/root-secret" ] || head -c 24 /dev/urandom | base64 | tr -d '/+=' > "${dir}/root-secret"
+  chmod 0600 "${dir}/root-secret"
+  start objectstore env ROOT_ACCESS_KEY=tenantctl-admin ROOT_SECRET_KEY="$(cat "${dir}/root-secret")" \
+    "$(bin versitygw versitygw)" --port "${NODE_IP}:9000" --cert "${D}/pki/objectstore.crt" --key "${D}/pki/objectstore.key" \
+    --admin-port "${NODE_IP}:9001" --admin-cert "${D}/pki/objectstore.crt" --admin-cert-key "${D}/pki/objectstore.key" \
+    --iam-dir "${dir}/iam" --health /health --keep-alive --quiet posix "${dir}/data"
+  wait_for objectstore 60 curl -fsS --cacert "${D}/pki/ca.crt" "https://${NODE_IP}:9000/health"
+}
+
 # --- Vault and ESO (host processes, as a platform's Vault outside the cluster) ---------------------
 
 vault_up() {
@@ -624,6 +681,16 @@ config:
     podAntiAffinityType: preferred
     defaultInstances: 1
     shared: {name: shared, namespace: ${SHARED_NAMESPACE}}
+    # Each tenant's backups in a bucket of its own, with its own keys (hack/objectstore-tenant.sh).
+    backup:
+      objectStore:
+        destinationPath: s3://tenant-{tenant}/
+        endpointURL: https://${NODE_IP}:9000
+        wal: {compression: gzip}
+        data: {compression: gzip}
+      tenantCredentials: {vaultKey: backup}
+      endpointCA: |
+$(sed 's/^/        /' "${D}/pki/ca.crt")
   vault:
     address: ${VAULT_ADDR}
     auth: {method: kubernetes, role: tenant-operator, tokenPath: /var/run/secrets/tenantctl.io/vault/token}
@@ -668,7 +735,7 @@ down() {
   [ "$(id -u)" = 0 ] || die "make cluster-down needs root"
   [ -d "${D}" ] || { log "nothing to tear down (${D} does not exist)"; return 0; }
   local n
-  for n in external-secrets vault provisioner kube-router coredns kube-proxy kubelet; do stop "${n}"; done
+  for n in objectstore external-secrets vault provisioner kube-router coredns kube-proxy kubelet; do stop "${n}"; done
   kill_pods
   for n in containerd kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "${n}"; done
   restore_host

@@ -9,7 +9,8 @@
 #
 # NAME: kube (kube-apiserver, kubectl), etcd, vault, eso (the External Secrets Operator
 # controller), helm; for the real cluster also cnpg (the CloudNativePG operator), kube-node (kubelet,
-# kube-controller-manager, kube-scheduler, kube-proxy), coredns and kube-router; or envtest for
+# kube-controller-manager, kube-scheduler, kube-proxy), coredns, kube-router, barman-cloud (the
+# Barman Cloud plugin's manager) and versitygw (the S3 object store of backups); or envtest for
 # `path` (a directory holding kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS; a
 # KUBEBUILDER_ASSETS that already holds all three wins).
 #
@@ -36,7 +37,7 @@ platform="$(go env GOOS)-$(go env GOARCH)"
 # What `make test` needs; make test-e2e and make dev add eso.
 default_components=(kube etcd vault eso helm)
 # Every component; kube-node, coredns, kube-router and cnpg are the real cluster's (make cluster).
-all_components=(kube etcd vault eso helm cnpg kube-node coredns kube-router)
+all_components=(kube etcd vault eso helm cnpg kube-node coredns kube-router barman-cloud versitygw)
 
 log() { echo "components: $*" >&2; }
 die() { echo "components: $*" >&2; exit 1; }
@@ -51,6 +52,8 @@ version_of() {
     cnpg) echo "${CNPG_VERSION}" ;;
     coredns) echo "${COREDNS_VERSION}" ;;
     kube-router) echo "${KUBE_ROUTER_VERSION}" ;;
+    barman-cloud) echo "${BARMAN_CLOUD_VERSION}" ;;
+    versitygw) echo "${VERSITYGW_VERSION}" ;;
     selftest) [ "${COMPONENTS_SELFTEST:-}" = 1 ] && echo 0 || die "unknown component $1" ;;
     *) die "unknown component $1 (known: ${all_components[*]})" ;;
   esac
@@ -69,6 +72,8 @@ packages_of() {
     cnpg) echo "manager=github.com/cloudnative-pg/cloudnative-pg/cmd/manager" ;;
     coredns) echo "coredns=github.com/coredns/coredns" ;;
     kube-router) echo "kube-router=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router" ;;
+    barman-cloud) echo "manager=github.com/cloudnative-pg/plugin-barman-cloud/cmd/manager" ;;
+    versitygw) echo "versitygw=github.com/versity/versitygw/cmd/versitygw" ;;
     selftest) echo "selftest=" ;;
   esac
 }
@@ -80,6 +85,7 @@ estimate_of() {
     kube) echo "about 6 min" ;; etcd) echo "about 1 min" ;; vault) echo "about 8 min" ;;
     eso) echo "about 4 min" ;; helm) echo "about 3 min" ;; cnpg) echo "about 5 min" ;;
     kube-node) echo "about 4 min after kube, 20 alone" ;; coredns) echo "about 2 min after kube, 7 alone" ;; kube-router) echo "about 3 min" ;;
+    barman-cloud) echo "about 4 min after cnpg, 7 alone" ;; versitygw) echo "about 2 min" ;;
   esac
 }
 id_of() { echo "$1-$(version_of "$1")-${platform}"; }
@@ -144,6 +150,10 @@ prepare() {
       req "github.com/cloudnative-pg/cloudnative-pg@v${version}" ;;
     coredns)
       req "github.com/coredns/coredns@v${version}" ;;
+    barman-cloud)
+      req "github.com/cloudnative-pg/plugin-barman-cloud@v${version}" ;;
+    versitygw)
+      req "github.com/versity/versitygw@v${version}" ;;
     kube-router)
       req "github.com/cloudnativelabs/kube-router/v2@v${version}"
       # Its netlink pseudo-version is refused by the module proxy; the last release serves instead.

@@ -7,9 +7,12 @@
 #   hack/images.sh ref NAME          print NAME's image reference (what pods name)
 #
 # NAME: pause (the pod sandbox, hack/pause), operator (this repository's manager: the Dockerfile's
-# content), cnpg (the CloudNativePG operator, upstream's layout) and postgres (Debian's PostgreSQL on
-# a debootstrap root). pause, cnpg and postgres are cached by version next to the components
-# (hack/components.sh); operator is rebuilt from the working tree every time (seconds).
+# content), cnpg (the CloudNativePG operator, upstream's layout), postgres (Debian's PostgreSQL on
+# a debootstrap root, with Debian's barman-cloud tools), barman-cloud (the Barman Cloud plugin's
+# manager) and barman-cloud-sidecar (the postgres image plus that manager as its entrypoint: the
+# sidecar the plugin puts next to PostgreSQL calls the image's barman-cloud tools). All but operator
+# are cached by version next to the components (hack/components.sh); operator is rebuilt from the
+# working tree every time (seconds).
 #
 # postgres needs root and Debian's debootstrap (installed with apt-get when missing); it takes about
 # ten minutes cold and 700 MB of cache. Every image has a fully qualified name and a tag that is not
@@ -30,7 +33,7 @@ main() {
   local cmd="${1:-}"; shift || true
   case "${cmd}" in
     build)
-      local names=("$@"); [ "${#names[@]}" -gt 0 ] || names=(pause operator cnpg postgres)
+      local names=("$@"); [ "${#names[@]}" -gt 0 ] || names=(pause operator cnpg postgres barman-cloud barman-cloud-sidecar)
       local n; for n in "${names[@]}"; do build_one "${n}"; done ;;
     path) [ $# -eq 1 ] || die "usage: $0 path NAME"; path_of "$1" ;;
     ref) [ $# -eq 1 ] || die "usage: $0 ref NAME"; ref_of "$1" ;;
@@ -51,7 +54,11 @@ ref_of() {
     postgres) [ -f "${images}/postgres-${POSTGRES_SUITE}-${platform}.ref" ] \
                 || die "postgres is not built: run make cluster-images"
               cat "${images}/postgres-${POSTGRES_SUITE}-${platform}.ref" ;;
-    *) die "unknown image $1 (known: pause operator cnpg postgres)" ;;
+    barman-cloud) echo "localhost/tenantctl/plugin-barman-cloud:${BARMAN_CLOUD_VERSION}" ;;
+    # The PostgreSQL tag after the plugin's version: the sidecar is rebuilt when either changes.
+    barman-cloud-sidecar) local pg; pg="$(ref_of postgres)"
+                          echo "localhost/tenantctl/plugin-barman-cloud-sidecar:${BARMAN_CLOUD_VERSION}-${pg##*:}" ;;
+    *) die "unknown image $1 (known: pause operator cnpg postgres barman-cloud barman-cloud-sidecar)" ;;
   esac
 }
 file_of() {
@@ -60,7 +67,10 @@ file_of() {
     operator) echo "${root}/bin/images/tenant-operator.tar" ;;
     cnpg) echo "${images}/cnpg-${CNPG_VERSION}-${platform}.tar" ;;
     postgres) echo "${images}/postgres-${POSTGRES_SUITE}-${platform}.tar" ;;
-    *) die "unknown image $1 (known: pause operator cnpg postgres)" ;;
+    barman-cloud) echo "${images}/barman-cloud-${BARMAN_CLOUD_VERSION}-${platform}.tar" ;;
+    barman-cloud-sidecar) local pg; pg="$(ref_of postgres)"
+                          echo "${images}/barman-cloud-sidecar-${BARMAN_CLOUD_VERSION}-${pg##*:}-${platform}.tar" ;;
+    *) die "unknown image $1 (known: pause operator cnpg postgres barman-cloud barman-cloud-sidecar)" ;;
   esac
 }
 path_of() {
@@ -115,6 +125,28 @@ build_cnpg() {
   arch="$(go env GOARCH)"
   image -o "${tmp}/image.tar" -tag "$(ref_of cnpg)" -user 65532:65532 -entrypoint /manager \
     -file "${manager}=/operator/manager_${arch}" -symlink "/manager=operator/manager_${arch}"
+  mv "${tmp}/image.tar" "${out}"
+}
+
+# The Barman Cloud plugin's manager: one static binary, /manager, run as `operator` in the plugin's
+# Deployment (which sets its own user).
+build_barman-cloud() {
+  local tmp="$1" out="$2" manager
+  manager="$("${root}/hack/components.sh" path barman-cloud)"
+  image -o "${tmp}/image.tar" -tag "$(ref_of barman-cloud)" -user 65532:65532 -entrypoint /manager -file "${manager}=/manager"
+  mv "${tmp}/image.tar" "${out}"
+}
+
+# The sidecar the plugin injects into each PostgreSQL pod (and its restore Job) with only `args`
+# (instance, restore): the entrypoint must be /manager, and the barman-cloud-* commands it runs must
+# be on the PATH, as uid 26. The postgres image has Debian's barman-cli-cloud already, so the
+# sidecar is that image with the manager on top, and containerd stores their shared layer once.
+build_barman-cloud-sidecar() {
+  local tmp="$1" out="$2" manager base
+  manager="$("${root}/hack/components.sh" path barman-cloud)"
+  base="$(path_of postgres)"
+  image -o "${tmp}/image.tar" -tag "$(ref_of barman-cloud-sidecar)" -base "${base}" -user 26:26 -entrypoint /manager \
+    -file "${manager}=/manager"
   mv "${tmp}/image.tar" "${out}"
 }
 
