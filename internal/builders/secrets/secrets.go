@@ -212,25 +212,7 @@ func ExternalSecrets(t *tenancyv1alpha1.Tenant, namespace string, v *config.Vaul
 	base := Path(t, v)
 	var out []*externalsecrets.ExternalSecret
 	for _, item := range t.Spec.Secrets.Items {
-		key := base + "/" + item.RemoteKey
-		es := &externalsecrets.ExternalSecret{
-			TypeMeta:   metav1.TypeMeta{APIVersion: externalsecrets.GroupVersion.String(), Kind: "ExternalSecret"},
-			ObjectMeta: builders.ObjectMeta(t, namespace, item.Name),
-			Spec: externalsecrets.ExternalSecretSpec{
-				SecretStoreRef:  externalsecrets.StoreRef{Name: ReaderStore, Kind: "SecretStore"},
-				Target:          externalsecrets.ExternalSecretTarget{Name: item.Name, CreationPolicy: "Owner"},
-				RefreshInterval: refresh(item.RefreshInterval),
-			},
-		}
-		if len(item.Properties) == 0 {
-			es.Spec.DataFrom = []externalsecrets.ExternalSecretDataFrom{{Extract: &externalsecrets.RemoteRef{Key: key}}}
-		}
-		for _, p := range item.Properties {
-			es.Spec.Data = append(es.Spec.Data, externalsecrets.ExternalSecretData{
-				SecretKey: p, RemoteRef: externalsecrets.RemoteRef{Key: key, Property: p},
-			})
-		}
-		out = append(out, es)
+		out = append(out, readerSecret(t, namespace, item.Name, base+"/"+item.RemoteKey, "Owner", refresh(item.RefreshInterval), item.Properties))
 	}
 	return out
 }
@@ -249,17 +231,27 @@ func BackupCredentials(t *tenancyv1alpha1.Tenant, namespace string, cfg config.C
 		return nil
 	}
 	key := Path(t, cfg.Vault) + "/" + cfg.Database.Backup.TenantCredentials.Key()
+	// Orphan: a database retained past its Tenant keeps archiving with these keys.
+	return readerSecret(t, namespace, database.BackupCredentialsSecret, key, "Orphan", refresh(nil),
+		[]string{database.BackupAccessKeyID, database.BackupSecretAccessKey})
+}
+
+// readerSecret is an ExternalSecret through the tenant's reader store: the named properties of key,
+// or all of them, into the Secret name.
+func readerSecret(t *tenancyv1alpha1.Tenant, namespace, name, key, policy string, every *metav1.Duration, properties []string) *externalsecrets.ExternalSecret {
 	es := &externalsecrets.ExternalSecret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: externalsecrets.GroupVersion.String(), Kind: "ExternalSecret"},
-		ObjectMeta: builders.ObjectMeta(t, namespace, database.BackupCredentialsSecret),
+		ObjectMeta: builders.ObjectMeta(t, namespace, name),
 		Spec: externalsecrets.ExternalSecretSpec{
-			SecretStoreRef: externalsecrets.StoreRef{Name: ReaderStore, Kind: "SecretStore"},
-			// Orphan: a database retained past its Tenant keeps archiving with these keys.
-			Target:          externalsecrets.ExternalSecretTarget{Name: database.BackupCredentialsSecret, CreationPolicy: "Orphan"},
-			RefreshInterval: refresh(nil),
+			SecretStoreRef:  externalsecrets.StoreRef{Name: ReaderStore, Kind: "SecretStore"},
+			Target:          externalsecrets.ExternalSecretTarget{Name: name, CreationPolicy: policy},
+			RefreshInterval: every,
 		},
 	}
-	for _, p := range []string{database.BackupAccessKeyID, database.BackupSecretAccessKey} {
+	if len(properties) == 0 {
+		es.Spec.DataFrom = []externalsecrets.ExternalSecretDataFrom{{Extract: &externalsecrets.RemoteRef{Key: key}}}
+	}
+	for _, p := range properties {
 		es.Spec.Data = append(es.Spec.Data, externalsecrets.ExternalSecretData{
 			SecretKey: p, RemoteRef: externalsecrets.RemoteRef{Key: key, Property: p},
 		})
