@@ -383,8 +383,9 @@ type RestoreSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	ServerName string `json:"serverName,omitempty"`
 
-	// TargetTime recovers to this point in time (RFC 3339) instead of the end of
-	// the archive.
+	// TargetTime recovers to this point in time (RFC 3339, to the microsecond)
+	// instead of the end of the archive: transactions committed after it are
+	// not replayed.
 	// +optional
 	TargetTime *metav1.Time `json:"targetTime,omitempty"`
 }

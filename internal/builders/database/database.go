@@ -8,7 +8,6 @@ import (
 	"maps"
 	"sort"
 	"strings"
-	"time"
 
 	cnpgv1 "github.com/cloudnative-pg/api/pkg/api/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -218,7 +217,9 @@ func Cluster(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) *cn
 	if r := db.Restore; r != nil {
 		recovery := &cnpgv1.BootstrapRecovery{Source: restoreSourceName, Database: name, Owner: name}
 		if r.TargetTime != nil {
-			recovery.RecoveryTarget = &cnpgv1.RecoveryTarget{TargetTime: r.TargetTime.UTC().Format(time.RFC3339)}
+			// To the microsecond, as written: the API keeps a fraction of a second, and whole seconds
+			// would recover up to a second short of the point the user named.
+			recovery.RecoveryTarget = &cnpgv1.RecoveryTarget{TargetTime: r.TargetTime.UTC().Format(metav1.RFC3339Micro)}
 		}
 		c.Spec.Bootstrap = &cnpgv1.BootstrapConfiguration{Recovery: recovery}
 		source := ObjectStoreName

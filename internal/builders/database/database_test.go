@@ -46,7 +46,8 @@ func storage(size string) *tenancyv1alpha1.StorageSpec {
 }
 
 func TestDedicatedGolden(t *testing.T) {
-	target := metav1.NewTime(time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC))
+	// A time zone and a fraction of a second: CloudNativePG gets the same instant, in UTC, to the microsecond.
+	target := metav1.NewTime(time.Date(2026, 11, 1, 13, 0, 0, 412345000, time.FixedZone("CET", 3600)))
 	cases := map[string]struct {
 		db      *tenancyv1alpha1.DatabaseSpec // the Tenant's spec.database (after API defaults)
 		catalog string                        // the configured ClusterImageCatalog, if any
