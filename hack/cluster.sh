@@ -675,6 +675,11 @@ operator_up() {
 image: {repository: ${repo}, tag: "${tag}", pullPolicy: IfNotPresent}
 config:
   trustedNamespaces: [cnpg-system, monitoring]
+  # DenyAll tenants' databases reach the API server (the kubernetes Service's endpoint) and the
+  # object store, both on the node.
+  platformEgress:
+  - to: [{ipBlock: {cidr: ${NODE_IP}/32}}]
+    ports: [{protocol: TCP, port: 6443}, {protocol: TCP, port: 9000}]
   database:
     imageCatalog: ${PG_CATALOG}
     # One node: instances share it.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 )
@@ -28,6 +29,13 @@ type Config struct {
 	// TrustedNamespaces may reach into every tenant namespace (for example the CloudNativePG
 	// operator, monitoring and the ingress controller).
 	TrustedNamespaces []string `json:"trustedNamespaces,omitempty"`
+
+	// PlatformEgress are egress rules added to the allow policy of every tenant whose isolation is
+	// DenyAll: the platform's services outside the namespace that the tenant's pods must reach. A
+	// tenant with a database needs the Kubernetes API server (CloudNativePG's instance manager) and,
+	// with backups, the object store. Each rule names its destinations: a rule open to everything
+	// would undo DenyAll.
+	PlatformEgress []networkingv1.NetworkPolicyEgressRule `json:"platformEgress,omitempty"`
 
 	// DefaultQuota is the ResourceQuota of a tenant whose spec sets none.
 	DefaultQuota corev1.ResourceList `json:"defaultQuota,omitempty"`
@@ -341,6 +349,11 @@ func (c Config) Validate() error {
 		switch clusterRole {
 		case "", "cluster-admin", "admin", "edit", "view", "system:masters":
 			errs = append(errs, fmt.Errorf("roles.%s: %q cannot be a tenant role's ClusterRole; use a dedicated least-privilege ClusterRole", role, clusterRole))
+		}
+	}
+	for i, rule := range c.PlatformEgress {
+		if len(rule.To) == 0 {
+			errs = append(errs, fmt.Errorf("platformEgress[%d].to must name the destinations (an ipBlock, or a namespace or pod selector): a rule without them allows egress everywhere", i))
 		}
 	}
 	switch c.Database.PodAntiAffinityType {

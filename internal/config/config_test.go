@@ -92,6 +92,18 @@ func TestLoad(t *testing.T) {
 				}
 			},
 		},
+		"platform egress: a rule without destinations would open egress to everything": {
+			file:     "platformEgress:\n- to: [{ipBlock: {cidr: 10.0.0.1/32}}]\n  ports: [{port: 6443}]\n- ports: [{port: 443}]\n",
+			wantErrs: []string{"platformEgress[1].to must name the destinations"},
+		},
+		"platform egress is read as NetworkPolicy egress rules": {
+			file: "platformEgress:\n- to: [{ipBlock: {cidr: 10.0.0.1/32}}]\n  ports: [{protocol: TCP, port: 6443}]\n",
+			check: func(t *testing.T, c Config) {
+				if len(c.PlatformEgress) != 1 || c.PlatformEgress[0].To[0].IPBlock.CIDR != "10.0.0.1/32" || c.PlatformEgress[0].Ports[0].Port.IntValue() != 6443 {
+					t.Errorf("platformEgress: %+v", c.PlatformEgress)
+				}
+			},
+		},
 		"no roles at all": {
 			file:     "roles: {}\n",
 			wantErrs: []string{"roles must allow at least one tenant role"},

@@ -14,6 +14,7 @@ import (
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/builders/database"
+	"github.com/tenantctl/tenant-operator/internal/builders/isolation"
 	"github.com/tenantctl/tenant-operator/internal/builders/secrets"
 	"github.com/tenantctl/tenant-operator/internal/config"
 )
@@ -42,7 +43,8 @@ type TenantValidator struct {
 
 var _ admission.Handler = &TenantValidator{}
 
-// Handle decides one admission request.
+// Handle decides one admission request, and warns the author of an allowed Tenant whose database
+// the platform's network configuration would keep from becoming ready.
 func (v *TenantValidator) Handle(ctx context.Context, req admission.Request) admission.Response {
 	if req.Operation != admissionv1.Create && req.Operation != admissionv1.Update {
 		return admission.Allowed("")
@@ -51,6 +53,14 @@ func (v *TenantValidator) Handle(ctx context.Context, req admission.Request) adm
 	if err := json.Unmarshal(req.Object.Raw, t); err != nil {
 		return admission.Errored(http.StatusBadRequest, err)
 	}
+	resp := v.decide(ctx, req, t)
+	if warning := isolation.EgressWarning(t, v.Config); resp.Allowed && warning != "" {
+		resp.Warnings = append(resp.Warnings, warning)
+	}
+	return resp
+}
+
+func (v *TenantValidator) decide(ctx context.Context, req admission.Request, t *tenancyv1alpha1.Tenant) admission.Response {
 	if msg, ok := database.ValidatePaths(t, v.Config); !ok {
 		return admission.Denied(msg)
 	}

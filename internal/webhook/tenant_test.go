@@ -10,7 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -213,4 +215,42 @@ func bypassTenantWebhook(t *testing.T, heldPath string) {
 		setURL(original)
 		probe(true)
 	})
+}
+
+// A DenyAll Tenant with a database, on a platform whose configuration allows no egress to the API
+// server and the object store, is admitted with a warning that says why its database will not
+// become ready (kubectl prints it); the same Tenant with DenyIngress gets none.
+func TestDenyAllDatabaseWithoutPlatformEgressIsWarnedAtAdmission(t *testing.T) {
+	warnings := &collectWarnings{}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WarningHandler = warnings
+	c, err := client.New(cfg, client.Options{Scheme: admin.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tnt := &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "admission-fenced-db"}, Spec: tenancyv1alpha1.TenantSpec{
+		Isolation: tenancyv1alpha1.IsolationSpec{NetworkPolicy: tenancyv1alpha1.NetworkPolicyDenyAll},
+		Database:  &tenancyv1alpha1.DatabaseSpec{Storage: &tenancyv1alpha1.StorageSpec{Size: resource.MustParse("1Gi")}},
+	}}
+	if err := c.Create(context.Background(), tnt.DeepCopy(), client.DryRunAll); err != nil {
+		t.Fatalf("a DenyAll Tenant with a database is refused: %v, want it admitted with a warning", err)
+	}
+	if got := strings.Join(warnings.messages, "\n"); !strings.Contains(got, "spec.isolation.networkPolicy") || !strings.Contains(got, "platformEgress") {
+		t.Errorf("warnings %q, want one naming spec.isolation.networkPolicy and platformEgress", got)
+	}
+
+	warnings.messages = nil
+	tnt.Spec.Isolation.NetworkPolicy = tenancyv1alpha1.NetworkPolicyDenyIngress
+	if err := c.Create(context.Background(), tnt, client.DryRunAll); err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings.messages) > 0 {
+		t.Errorf("a DenyIngress Tenant was warned: %q", warnings.messages)
+	}
+}
+
+type collectWarnings struct{ messages []string }
+
+func (w *collectWarnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.messages = append(w.messages, text)
 }

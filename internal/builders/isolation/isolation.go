@@ -110,7 +110,8 @@ func LimitRange(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) 
 
 // NetworkPolicies fence the namespace. The default-deny policy stands alone, so that losing the
 // allow policy fails closed. The allow policy lets in the tenant's own pods, the trusted
-// namespaces and the spec's peers; in DenyAll mode it also allows egress to the same, and to DNS.
+// namespaces and the spec's peers; in DenyAll mode it also allows egress to the same, to DNS and to
+// the platform's services (cfg.PlatformEgress).
 func NetworkPolicies(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) []*networkingv1.NetworkPolicy {
 	types := []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
 	denyAll := t.Spec.Isolation.NetworkPolicy == tenancyv1alpha1.NetworkPolicyDenyAll
@@ -156,6 +157,9 @@ func NetworkPolicies(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Con
 				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &udp, Port: &dns}, {Protocol: &tcp, Port: &dns}},
 			},
 		}
+		for i := range cfg.PlatformEgress {
+			allow.Spec.Egress = append(allow.Spec.Egress, *cfg.PlatformEgress[i].DeepCopy())
+		}
 	}
 	return []*networkingv1.NetworkPolicy{deny, allow}
 }
@@ -171,4 +175,14 @@ func trustedPeer(namespaces []string) *networkingv1.NetworkPolicyPeer {
 			Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: values,
 		}},
 	}}
+}
+
+// EgressWarning is what admission tells the author of a DenyAll Tenant with a database when the
+// platform configures no egress for it: CloudNativePG's instances could not reach the API server
+// (nor, with backups, the object store), so the database would never become ready.
+func EgressWarning(t *tenancyv1alpha1.Tenant, cfg config.Config) string {
+	if t.Spec.Isolation.NetworkPolicy != tenancyv1alpha1.NetworkPolicyDenyAll || t.Spec.Database == nil || len(cfg.PlatformEgress) > 0 {
+		return ""
+	}
+	return "spec.isolation.networkPolicy: DenyAll blocks the database's egress to the Kubernetes API server and the backup object store, and the operator configuration has no platformEgress to allow them: the database will not become ready"
 }

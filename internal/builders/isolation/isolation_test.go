@@ -4,8 +4,10 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
 	"github.com/tenantctl/tenant-operator/internal/config"
@@ -19,6 +21,13 @@ func tenant(spec tenancyv1alpha1.TenantSpec) *tenancyv1alpha1.Tenant {
 func TestIsolationGolden(t *testing.T) {
 	cfg := config.Default()
 	cfg.TrustedNamespaces = []string{"monitoring", "cnpg-system"}
+	// The platform's services a DenyAll tenant reaches (the API server, the object store); a
+	// DenyIngress tenant's egress is open, so "defaults" has none of it.
+	tcp, apiserver, s3 := corev1.ProtocolTCP, intstr.FromInt32(6443), intstr.FromInt32(9000)
+	cfg.PlatformEgress = []networkingv1.NetworkPolicyEgressRule{{
+		To:    []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.1/32"}}},
+		Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp, Port: &apiserver}, {Protocol: &tcp, Port: &s3}},
+	}}
 	cases := map[string]struct {
 		tenant *tenancyv1alpha1.Tenant // the Tenant as a user wrote it (after API defaults)
 	}{
@@ -89,4 +98,26 @@ func FuzzNamespace(f *testing.F) {
 			t.Fatalf("owner reference = %v", got.OwnerReferences)
 		}
 	})
+}
+
+func TestEgressWarningOnlyForADenyAllDatabaseWithoutPlatformEgress(t *testing.T) {
+	db := &tenancyv1alpha1.DatabaseSpec{}
+	open := config.Default()
+	fenced := config.Default()
+	fenced.PlatformEgress = []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "10.0.0.1/32"}}}}}
+	for _, tc := range []struct {
+		name string
+		spec tenancyv1alpha1.TenantSpec
+		cfg  config.Config
+		warn bool
+	}{
+		{"DenyAll database, no platform egress", tenancyv1alpha1.TenantSpec{Isolation: tenancyv1alpha1.IsolationSpec{NetworkPolicy: tenancyv1alpha1.NetworkPolicyDenyAll}, Database: db}, open, true},
+		{"DenyAll database, platform egress", tenancyv1alpha1.TenantSpec{Isolation: tenancyv1alpha1.IsolationSpec{NetworkPolicy: tenancyv1alpha1.NetworkPolicyDenyAll}, Database: db}, fenced, false},
+		{"DenyAll without a database", tenancyv1alpha1.TenantSpec{Isolation: tenancyv1alpha1.IsolationSpec{NetworkPolicy: tenancyv1alpha1.NetworkPolicyDenyAll}}, open, false},
+		{"DenyIngress database", tenancyv1alpha1.TenantSpec{Isolation: tenancyv1alpha1.IsolationSpec{NetworkPolicy: tenancyv1alpha1.NetworkPolicyDenyIngress}, Database: db}, open, false},
+	} {
+		if got := EgressWarning(tenant(tc.spec), tc.cfg); (got != "") != tc.warn {
+			t.Errorf("%s: warning %q, want one: %v", tc.name, got, tc.warn)
+		}
+	}
 }
