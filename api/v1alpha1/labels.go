@@ -28,6 +28,11 @@ const (
 	// Vault. Its value must say why; it is recorded in a Warning event.
 	AnnotationSkipVaultCleanup = "tenancy.tenantctl.io/skip-vault-cleanup"
 
+	// AnnotationClusterUID on a tenant's final Backup is the UID of the CloudNativePG Cluster it
+	// backed up: a final Backup left in a retained namespace by an earlier database is not taken
+	// for the current database's.
+	AnnotationClusterUID = "tenancy.tenantctl.io/cluster-uid"
+
 	// Finalizer holds a Tenant until its deletion policy has been carried out.
 	Finalizer = "tenancy.tenantctl.io/finalizer"
 )

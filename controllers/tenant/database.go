@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenantctl/tenant-operator/api/v1alpha1"
@@ -359,6 +360,15 @@ func (r *Reconciler) listedInObjectStore(ctx context.Context, s *scope, backup *
 	return last != nil && stopped != nil && !last.Before(stopped), nil
 }
 
+// ofAnEarlierCluster says whether the final Backup was taken of another Cluster than this one: it
+// names another Cluster's UID, or, taken before the operator recorded it, was created before it.
+func ofAnEarlierCluster(backup *cnpgv1.Backup, cluster *cnpgv1.Cluster) bool {
+	if uid, ok := backup.Annotations[tenancyv1alpha1.AnnotationClusterUID]; ok {
+		return types.UID(uid) != cluster.UID
+	}
+	return backup.CreationTimestamp.Before(&cluster.CreationTimestamp)
+}
+
 // finalBackup takes the on-demand backup before deletion and reports whether the deletion may go
 // on: the backup completed, there is nothing to back up, or the Tenant explicitly skips it.
 func (r *Reconciler) finalBackup(ctx context.Context, s *scope) (bool, error) {
@@ -383,13 +393,23 @@ func (r *Reconciler) finalBackup(ctx context.Context, s *scope) (bool, error) {
 	key := client.ObjectKey{Namespace: s.namespaceName, Name: database.FinalBackupName}
 	switch err := r.Client.Get(ctx, key, backup); {
 	case apierrors.IsNotFound(err):
-		if err := r.Client.Create(ctx, database.FinalBackup(t, s.namespaceName)); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := r.Client.Create(ctx, database.FinalBackup(t, s.namespaceName, cluster.UID)); err != nil && !apierrors.IsAlreadyExists(err) {
 			return false, fmt.Errorf("create the final Backup: %w", err)
 		}
 		s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupRunning, "taking a final backup (Backup "+database.FinalBackupName+") before deleting the database")
 		return false, nil
 	case err != nil:
 		return false, err
+	}
+	if ofAnEarlierCluster(backup, cluster) {
+		// The final backup of an earlier database: its namespace was retained and its database
+		// deleted, and the Tenant created again. It says nothing about this database's data, so it
+		// goes, and its deletion brings the Tenant back to take this database's own.
+		if err := r.Client.Delete(ctx, backup, client.Preconditions{UID: &backup.UID}); err != nil && !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("delete the final Backup of an earlier database: %w", err)
+		}
+		s.deletion = failed(tenancyv1alpha1.ReasonFinalBackupRunning, "taking a final backup (Backup "+database.FinalBackupName+") before deleting the database")
+		return false, nil
 	}
 	override := fmt.Sprintf("; or, to delete without it, annotate the Tenant with %s=<why> (recorded in an event and the audit log)",
 		tenancyv1alpha1.AnnotationSkipFinalBackup)

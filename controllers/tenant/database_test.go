@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -225,24 +226,111 @@ func TestDeleteTakesAFinalBackupFirst(t *testing.T) {
 	if !nsObj.DeletionTimestamp.IsZero() {
 		t.Fatal("the namespace is being deleted before the object store lists the final backup")
 	}
-	testenv.Eventually(t, wait, func() error { // stand-in for the Barman Cloud plugin
-		store := &unstructured.Unstructured{}
-		store.SetAPIVersion("barmancloud.cnpg.io/v1")
-		store.SetKind("ObjectStore")
-		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres-backups"}, store); err != nil {
-			return err
-		}
-		if err := unstructured.SetNestedField(store.Object, stopped.UTC().Format(time.RFC3339), "status", "serverRecoveryWindow", "postgres", "lastSuccessfulBackupTime"); err != nil {
-			return err
-		}
-		return admin.Status().Update(ctx, store)
-	})
+	listInCatalog(t, ns, stopped)
 	testenv.Eventually(t, wait, func() error {
 		if err := admin.Get(ctx, client.ObjectKey{Name: ns}, nsObj); err != nil {
 			return err
 		}
 		if nsObj.DeletionTimestamp.IsZero() {
 			return fmt.Errorf("namespace not being deleted yet")
+		}
+		return nil
+	})
+}
+
+// listInCatalog writes what the Barman Cloud plugin writes once the object store's catalog lists a
+// backup that ended at stopped (stand-in).
+func listInCatalog(t *testing.T, ns string, stopped metav1.Time) {
+	t.Helper()
+	testenv.Eventually(t, wait, func() error {
+		store := &unstructured.Unstructured{}
+		store.SetAPIVersion("barmancloud.cnpg.io/v1")
+		store.SetKind("ObjectStore")
+		if err := admin.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "postgres-backups"}, store); err != nil {
+			return err
+		}
+		if err := unstructured.SetNestedField(store.Object, stopped.UTC().Format(time.RFC3339), "status", "serverRecoveryWindow", "postgres", "lastSuccessfulBackupTime"); err != nil {
+			return err
+		}
+		return admin.Status().Update(context.Background(), store)
+	})
+}
+
+// completeFinalBackup waits for the final Backup other than the one with UID previous, and
+// completes it, as CloudNativePG and the plugin would (stand-in), and returns it.
+func completeFinalBackup(t *testing.T, ns string, previous types.UID) *cnpgv1.Backup {
+	t.Helper()
+	stopped := metav1.NewTime(time.Now().Truncate(time.Second))
+	backup := &cnpgv1.Backup{}
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "postgres-final"}, backup); err != nil {
+			return err
+		}
+		if backup.UID == previous {
+			return fmt.Errorf("the final Backup is still the earlier one")
+		}
+		backup.Status.Phase = cnpgv1.BackupPhaseCompleted
+		backup.Status.StoppedAt = &stopped
+		return admin.Status().Update(context.Background(), backup)
+	})
+	listInCatalog(t, ns, stopped)
+	return backup
+}
+
+// A Tenant whose namespace is retained and whose database is deleted leaves its final Backup in the
+// namespace. Created again, with a new database, and deleted again, it takes a final backup of the
+// new database: the earlier one, complete and listed as it is, says nothing about the new data.
+func TestFinalBackupOfAnEarlierDatabaseIsNotTakenForTheNewOne(t *testing.T) {
+	ctx := context.Background()
+	spec := func() *tenancyv1alpha1.Tenant {
+		db := dedicated(true)
+		db.DeletionPolicy = tenancyv1alpha1.DeletionPolicyDelete // the namespace is retained
+		return &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "reborn"}, Spec: tenancyv1alpha1.TenantSpec{Database: db}}
+	}
+	const ns = "tenant-reborn"
+	tnt := createTenant(t, spec())
+	markClusterHealthy(t, ns, nil) // stand-in for CloudNativePG
+	waitForReady(t, "reborn")
+	if err := admin.Delete(ctx, tnt); err != nil {
+		t.Fatal(err)
+	}
+	earlier := completeFinalBackup(t, ns, "")
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Name: "reborn"}, &tenancyv1alpha1.Tenant{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("the Tenant is not gone yet: %v", err)
+		}
+		return nil
+	})
+
+	tnt = createTenant(t, spec())
+	markClusterHealthy(t, ns, nil)
+	waitForReady(t, "reborn")
+	cluster := &cnpgv1.Cluster{}
+	get(t, cluster, ns, "postgres")
+	if err := admin.Delete(ctx, tnt); err != nil {
+		t.Fatal(err)
+	}
+	waitForCondition(t, "reborn", tenancyv1alpha1.ConditionReady, metav1.ConditionFalse, "FinalBackupRunning")
+	backup := &cnpgv1.Backup{}
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres-final"}, backup); err != nil {
+			return err
+		}
+		if backup.UID == earlier.UID {
+			return fmt.Errorf("the final Backup is still the earlier database's")
+		}
+		return nil
+	})
+	if got := backup.Annotations[tenancyv1alpha1.AnnotationClusterUID]; got != string(cluster.UID) {
+		t.Errorf("the new final Backup names cluster %q, want the current one %q", got, cluster.UID)
+	}
+	if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres"}, &cnpgv1.Cluster{}); err != nil {
+		t.Fatalf("the database was deleted before its own final backup: %v", err)
+	}
+	completeFinalBackup(t, ns, earlier.UID)
+	testenv.Eventually(t, wait, func() error {
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: "postgres"}, &cnpgv1.Cluster{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("the database is not deleted yet after its final backup: %v", err)
 		}
 		return nil
 	})

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
@@ -341,12 +342,14 @@ func ScheduledBackup(t *tenancyv1alpha1.Tenant, namespace string) *cnpgv1.Schedu
 	}
 }
 
-// FinalBackup is the on-demand backup taken before a database is deleted under the Delete policy.
-// It carries no owner reference: it must outlive the Tenant and the Cluster.
-func FinalBackup(t *tenancyv1alpha1.Tenant, namespace string) *cnpgv1.Backup {
+// FinalBackup is the on-demand backup taken before a database is deleted under the Delete policy,
+// of the Cluster with the UID given. It carries no owner reference: it must outlive the Tenant and
+// the Cluster.
+func FinalBackup(t *tenancyv1alpha1.Tenant, namespace string, clusterUID types.UID) *cnpgv1.Backup {
 	return &cnpgv1.Backup{
-		TypeMeta:   metav1.TypeMeta{APIVersion: cnpgv1.SchemeGroupVersion.String(), Kind: "Backup"},
-		ObjectMeta: metav1.ObjectMeta{Name: FinalBackupName, Namespace: namespace, Labels: builders.Labels(t)},
+		TypeMeta: metav1.TypeMeta{APIVersion: cnpgv1.SchemeGroupVersion.String(), Kind: "Backup"},
+		ObjectMeta: metav1.ObjectMeta{Name: FinalBackupName, Namespace: namespace, Labels: builders.Labels(t),
+			Annotations: map[string]string{tenancyv1alpha1.AnnotationClusterUID: string(clusterUID)}},
 		Spec: cnpgv1.BackupSpec{
 			Cluster:             cnpgv1.LocalObjectReference{Name: ClusterName},
 			Method:              cnpgv1.BackupMethodPlugin,

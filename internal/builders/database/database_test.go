@@ -109,7 +109,7 @@ func TestSharedGolden(t *testing.T) {
 	tnt := acme(&tenancyv1alpha1.DatabaseSpec{Mode: tenancyv1alpha1.DatabaseShared})
 	role, db, np := SharedObjects(tnt, "tenant-acme-corp", cfg)
 	creds := TenantCredentials(tnt, "tenant-acme-corp", cfg, "not-a-real-password")
-	golden.Assert(t, "shared", role, db, np, creds, FinalBackup(tnt, "tenant-acme-corp"))
+	golden.Assert(t, "shared", role, db, np, creds, FinalBackup(tnt, "tenant-acme-corp", "0000-cluster"))
 }
 
 func TestValidate(t *testing.T) {
