@@ -58,7 +58,13 @@ main() {
         start) objectstore_up ;;
         *) die "usage: $0 objectstore stop|start" ;;
       esac ;;
-    *) die "usage: $0 up|down|status|env|objectstore stop|start" ;;
+    # The operator rebuilt from the tree and installed again with this cluster's values, on a
+    # running cluster (the rest of make cluster, skipped).
+    operator)
+      "${root}/hack/images.sh" build operator
+      ctr_ images import --no-unpack=false "$("${root}/hack/images.sh" path operator)" >/dev/null
+      operator_up ;;
+    *) die "usage: $0 up|down|status|env|objectstore stop|start|operator" ;;
   esac
 }
 
@@ -675,11 +681,12 @@ operator_up() {
 image: {repository: ${repo}, tag: "${tag}", pullPolicy: IfNotPresent}
 config:
   trustedNamespaces: [cnpg-system, monitoring]
-  # DenyAll tenants' databases reach the API server (the kubernetes Service's endpoint) and the
-  # object store, both on the node.
+  # DenyAll tenants' pods reach DNS, which here runs on the node rather than as kube-dns pods, and
+  # their databases the API server (the kubernetes Service's endpoint) and the object store, all on
+  # the node.
   platformEgress:
   - to: [{ipBlock: {cidr: ${NODE_IP}/32}}]
-    ports: [{protocol: TCP, port: 6443}, {protocol: TCP, port: 9000}]
+    ports: [{protocol: UDP, port: 53}, {protocol: TCP, port: 53}, {protocol: TCP, port: 6443}, {protocol: TCP, port: 9000}]
   database:
     imageCatalog: ${PG_CATALOG}
     # One node: instances share it.
