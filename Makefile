@@ -67,9 +67,16 @@ test-components: ## Test hack/components.sh: locking, interruption and cleanup, 
 	hack/test-components.sh
 
 .PHONY: test-e2e
-test-e2e: components ## Run the end-to-end suites: make dev's environment and the operator binary with a real control plane, Vault and ESO.
+test-e2e: components component-kube-node ## Run the end-to-end suites: make dev's environment and the operator binary with a real control plane, Vault and ESO; a CI-sized fault campaign.
 	KUBEBUILDER_ASSETS="$$($(COMPONENTS) path envtest)" \
-		go test -tags e2e ./test/e2e/ ./test/dev/ -count=1 -v -timeout $(E2E_TIMEOUT) $(GO_TEST_FLAGS)
+		go test -tags e2e ./test/e2e/ ./test/dev/ ./test/chaos/ -count=1 -v -timeout $(E2E_TIMEOUT) $(GO_TEST_FLAGS)
+
+# make chaos: the fault campaign at full size, its figures for docs/reliability.md (CHAOS_FLAGS:
+# -faults, -tenants, -seed, -max-delay, -keep).
+CHAOS_FLAGS ?=
+.PHONY: chaos
+chaos: components component-kube-node ## Kill, cut off and starve the operator; compare with an undisturbed run (docs/reliability.md).
+	KUBEBUILDER_ASSETS="$$($(COMPONENTS) path envtest)" go run ./test/chaos $(CHAOS_FLAGS)
 
 # make bench: every shape and size, its results in docs/performance.md (about an hour on 2 cores):
 # five minutes of idle at 10,000 tenants, one below.

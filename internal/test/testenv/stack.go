@@ -83,9 +83,10 @@ type Process struct {
 	exited    chan struct{}
 }
 
-// StartProcess starts bin with args and env added to this process's environment.
+// StartProcess starts bin with args and env added to this process's environment. Its output is
+// appended to logPath: a process started again after a crash logs after the one before.
 func StartProcess(name, logPath string, env []string, bin string, args ...string) (*Process, error) {
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -301,6 +302,27 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		return fmt.Errorf("the operator did not become ready: %w (log: %s)", err, s.Operator.Log)
 	}
 	return nil
+}
+
+// Kill kills the process with SIGKILL, as the OOM killer or a node failure would: no shutdown, no
+// lease released, requests cut mid-flight. It returns once the process has exited.
+func (p *Process) Kill() {
+	if p == nil || !p.Running() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// Signal sends sig to the process (SIGSTOP and SIGCONT freeze and thaw it).
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// CrashOperator kills the operator with SIGKILL and starts it again at once, as a crash-looping pod
+// would be: the new process starts with empty caches and nothing in memory, and logs after the
+// killed one.
+func (s *Stack) CrashOperator(ctx context.Context) error {
+	s.Operator.Kill()
+	return s.startOperator(ctx)
 }
 
 // RestartOperator stops the operator process and starts a new one, as a rollout or a crash would:

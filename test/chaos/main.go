@@ -1,0 +1,84 @@
+// Command chaos runs the fault campaign (docs/reliability.md) at full size: `make chaos`. It
+// builds the operator from main.go, starts a local platform with every component real (the control
+// plane with kube-controller-manager's namespace and garbage-collector controllers, Vault, ESO, the
+// operator binary), runs each fault class, prints one line per class and exits non-zero if any
+// class found a problem. The e2e suite runs a smaller campaign (main_test.go).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/tenantctl/tenant-operator/internal/test/testenv"
+	"github.com/tenantctl/tenant-operator/test/chaos/campaign"
+)
+
+func main() {
+	faults := flag.Int("faults", 200, "faults per class (rounds of the script)")
+	tenants := flag.Int("tenants", 12, "tenants in the script")
+	seed := flag.Int64("seed", time.Now().UnixNano(), "seed of the script and the fault timings")
+	maxDelay := flag.Duration("max-delay", 500*time.Millisecond, "faults strike at a random moment up to this long after a round's actions")
+	keep := flag.Bool("keep", false, "keep the logs of the components even when every class passes")
+	flag.Parse()
+	ok, err := runCampaign(context.Background(), campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay,
+		Logf: func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }}, *keep)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaos:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+// runCampaign starts the platform, runs every fault class with o, and prints the report.
+func runCampaign(ctx context.Context, o campaign.Options, keep bool) (ok bool, err error) {
+	dir, err := os.MkdirTemp("", "tenant-operator-chaos-")
+	if err != nil {
+		return false, err
+	}
+	stack, err := startStack(ctx, dir)
+	if err != nil {
+		return false, fmt.Errorf("%w (logs in %s)", err, dir)
+	}
+	defer func() {
+		stack.Stop()
+		if ok && !keep {
+			err = os.RemoveAll(dir)
+		} else {
+			o.Logf("logs of the operator, ESO, Vault and kube-controller-manager are kept in %s", dir)
+		}
+	}()
+	o.Stack = stack
+	o.Logf("seed %d; logs in %s", o.Seed, dir)
+	results := []campaign.Result{campaign.Crash(ctx, o)}
+	ok = true
+	for _, r := range results {
+		for _, p := range r.Problems {
+			o.Logf("%s: PROBLEM: %s", r.Class, p)
+		}
+		ok = ok && !r.Failed()
+	}
+	fmt.Print(campaign.Table(results))
+	return ok, nil
+}
+
+// startStack builds the operator from main.go and starts the platform around it.
+func startStack(ctx context.Context, dir string) (*testenv.Stack, error) {
+	manager := filepath.Join(dir, "manager")
+	build := exec.Command("go", "build", "-o", manager, ".")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build the operator from main.go: %v: %s", err, out)
+	}
+	return testenv.StartStack(ctx, testenv.StackOptions{
+		Dir: dir, Manager: manager, ControllerManager: true,
+		OperatorConfig: filepath.Join(testenv.RepoRoot(), "config", "dev", "operator-config.yaml"),
+		VaultResync:    "5s", StoreRequeue: "5s",
+	})
+}
