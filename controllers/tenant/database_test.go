@@ -157,7 +157,7 @@ func TestRestoreBuildsARecoveryClusterCNPGAccepts(t *testing.T) {
 		return admin.Get(context.Background(), client.ObjectKey{Namespace: "tenant-phoenix", Name: "postgres"}, cluster)
 	})
 	rec := cluster.Spec.Bootstrap.Recovery
-	if rec == nil || rec.Source != "origin" || rec.RecoveryTarget.TargetTime != "2026-11-01T12:00:00Z" || cluster.Spec.Bootstrap.InitDB != nil {
+	if rec == nil || rec.Source != "origin" || rec.RecoveryTarget.TargetTime != "2026-11-01T12:00:00.000000Z" || cluster.Spec.Bootstrap.InitDB != nil {
 		t.Fatalf("bootstrap = %+v", cluster.Spec.Bootstrap)
 	}
 	origin := cluster.Spec.ExternalClusters[0].PluginConfiguration
