@@ -14,8 +14,13 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/tenantctl/tenant-operator/internal/test/testenv"
 	"github.com/tenantctl/tenant-operator/test/chaos/campaign"
+	"github.com/tenantctl/tenant-operator/test/chaos/faultproxy"
 )
 
 func main() {
@@ -38,25 +43,30 @@ func main() {
 
 // runCampaign starts the platform, runs every fault class with o, and prints the report.
 func runCampaign(ctx context.Context, o campaign.Options, keep bool) (ok bool, err error) {
+	ctrllog.SetLogger(logr.Discard()) // the campaign's clients log nothing; the components log to files
 	dir, err := os.MkdirTemp("", "tenant-operator-chaos-")
 	if err != nil {
 		return false, err
 	}
-	stack, err := startStack(ctx, dir)
+	stack, proxy, err := startStack(ctx, dir)
 	if err != nil {
 		return false, fmt.Errorf("%w (logs in %s)", err, dir)
 	}
 	defer func() {
 		stack.Stop()
+		proxy.Stop()
 		if ok && !keep {
 			err = os.RemoveAll(dir)
 		} else {
 			o.Logf("logs of the operator, ESO, Vault and kube-controller-manager are kept in %s", dir)
 		}
 	}()
-	o.Stack = stack
+	o.Stack, o.Proxy = stack, proxy
 	o.Logf("seed %d; logs in %s", o.Seed, dir)
-	results := []campaign.Result{campaign.Crash(ctx, o)}
+	var results []campaign.Result
+	for _, class := range []func(context.Context, campaign.Options) campaign.Result{campaign.Crash, campaign.API} {
+		results = append(results, class(ctx, o))
+	}
 	ok = true
 	for _, r := range results {
 		for _, p := range r.Problems {
@@ -68,17 +78,32 @@ func runCampaign(ctx context.Context, o campaign.Options, keep bool) (ok bool, e
 	return ok, nil
 }
 
-// startStack builds the operator from main.go and starts the platform around it.
-func startStack(ctx context.Context, dir string) (*testenv.Stack, error) {
+// startStack builds the operator from main.go and starts the platform around it, the operator
+// talking to the API server through the fault proxy.
+func startStack(ctx context.Context, dir string) (*testenv.Stack, *faultproxy.Proxy, error) {
 	manager := filepath.Join(dir, "manager")
 	build := exec.Command("go", "build", "-o", manager, ".")
 	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build the operator from main.go: %v: %s", err, out)
+		return nil, nil, fmt.Errorf("build the operator from main.go: %v: %s", err, out)
 	}
-	return testenv.StartStack(ctx, testenv.StackOptions{
+	var proxy *faultproxy.Proxy
+	stack, err := testenv.StartStack(ctx, testenv.StackOptions{
 		Dir: dir, Manager: manager, ControllerManager: true,
 		OperatorConfig: filepath.Join(testenv.RepoRoot(), "config", "dev", "operator-config.yaml"),
 		VaultResync:    "5s", StoreRequeue: "5s",
+		OperatorAPI: func(operator *rest.Config) (string, error) {
+			if proxy == nil {
+				var err error
+				if proxy, err = faultproxy.Start(operator); err != nil {
+					return "", err
+				}
+			}
+			return proxy.URL(), nil
+		},
 	})
+	if err != nil && proxy != nil {
+		proxy.Stop()
+	}
+	return stack, proxy, err
 }

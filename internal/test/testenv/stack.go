@@ -12,6 +12,9 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -51,6 +54,10 @@ type StackOptions struct {
 	// namespace and garbage-collector controllers: namespaces really finalize and owned objects are
 	// really collected, with nothing standing in for either.
 	ControllerManager bool
+	// OperatorAPI, when set, puts something between the operator and the API server (the fault
+	// campaign's proxy): it is given the operator's identity each time the operator starts, and
+	// returns the address the operator talks to instead, in plain HTTP without credentials.
+	OperatorAPI func(operator *rest.Config) (string, error)
 }
 
 // Stack is a running local platform. Everything in it is real: kube-apiserver and etcd, a Vault dev
@@ -262,7 +269,20 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		return err
 	}
 	kubeconfig := filepath.Join(s.opts.Dir, "operator.kubeconfig")
-	if err := writeKubeconfig(user, kubeconfig); err != nil {
+	if s.opts.OperatorAPI != nil {
+		host, err := s.opts.OperatorAPI(user.Config())
+		if err != nil {
+			return err
+		}
+		cfg := clientcmdapi.NewConfig()
+		cfg.Clusters["api"] = &clientcmdapi.Cluster{Server: host}
+		cfg.AuthInfos["operator"] = &clientcmdapi.AuthInfo{}
+		cfg.Contexts["api"] = &clientcmdapi.Context{Cluster: "api", AuthInfo: "operator"}
+		cfg.CurrentContext = "api"
+		if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+			return err
+		}
+	} else if err := writeKubeconfig(user, kubeconfig); err != nil {
 		return err
 	}
 	tokenPath := filepath.Join(s.opts.Dir, "operator-vault-token")

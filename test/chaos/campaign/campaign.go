@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantctl/tenant-operator/controllers"
 	"github.com/tenantctl/tenant-operator/internal/test/testenv"
+	"github.com/tenantctl/tenant-operator/test/chaos/faultproxy"
 )
 
 // Options size a campaign.
@@ -25,9 +26,19 @@ type Options struct {
 	// MaxDelay is the longest a fault waits after a round's actions: faults strike at a uniformly
 	// random moment within it, while the operator is somewhere in its reconciles.
 	MaxDelay time.Duration
+	// Proxy stands between the operator and the API server (faultproxy); the api class needs it.
+	Proxy *faultproxy.Proxy
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 }
+
+// quiet is how long the platform is watched, idle, after a class's script: an operator that keeps
+// sending requests once everything has converged is in a hot loop.
+const quiet = 10 * time.Second
+
+// hotLoop is how many requests in the quiet window count as a hot loop (informers' watch renewals
+// and a timed requeue may fall inside it; a hot loop sends hundreds).
+const hotLoop = 20
 
 // Result is what one fault class found.
 type Result struct {
@@ -37,8 +48,13 @@ type Result struct {
 	MidWork                   int
 	Orphans, Duplicates, Lost int
 	Recovery                  []time.Duration
-	Problems                  []string
-	Elapsed                   time.Duration
+	// Injected is how many requests the proxy answered with a fault; PeakRate the most requests a
+	// second the operator sent during one fault; Idle how many it sent in the quiet window after.
+	Injected int64
+	PeakRate float64
+	Idle     int64
+	Problems []string
+	Elapsed  time.Duration
 }
 
 // Failed says whether the class found anything wrong.
@@ -64,6 +80,33 @@ func Crash(ctx context.Context, o Options) Result {
 		struck := time.Now()
 		return struck, busy, o.Stack.CrashOperator(ctx)
 	})
+}
+
+// API is fault class 2: the API server, through the proxy, answering half the operator's requests
+// with one fault in each round, cycling through 500s, 429s with Retry-After, 409 conflicts,
+// requests held and timed out, watches cut mid-stream and lists missing half their items, for one
+// to three seconds while tenants are created, edited and deleted.
+func API(ctx context.Context, o Options) Result {
+	r := rand.New(rand.NewSource(o.Seed))
+	round := 0
+	var peak float64
+	res := run(ctx, o, "api", func(ctx context.Context, settled func() bool) (time.Time, bool, error) {
+		f := faultproxy.Faults[round%len(faultproxy.Faults)]
+		round++
+		window := time.Second + time.Duration(r.Int63n(int64(2*time.Second)))
+		before := o.Proxy.Requests()
+		o.Proxy.Set(f, 0.5)
+		time.Sleep(window) // how long the fault lasts, not a wait for anything
+		busy := !settled()
+		o.Proxy.Set(faultproxy.None, 0)
+		if rate := float64(o.Proxy.Requests()-before) / window.Seconds(); rate > peak {
+			peak = rate
+		}
+		return time.Now(), busy, nil
+	})
+	res.PeakRate = peak
+	res.Injected = o.Proxy.Injected()
+	return res
 }
 
 // run plays the class's script undisturbed and then under its fault, and compares.
@@ -108,6 +151,14 @@ func run(ctx context.Context, o Options, class string, inject fault) Result {
 		return res
 	}
 
+	if o.Proxy != nil {
+		before := o.Proxy.Requests()
+		time.Sleep(quiet) // the window the requests are counted in, not a wait for anything
+		res.Idle = o.Proxy.Requests() - before
+		if res.Idle > hotLoop {
+			res.Problems = append(res.Problems, fmt.Sprintf("under faults: %d requests in %s once every tenant had converged: a hot loop", res.Idle, quiet))
+		}
+	}
 	cmp := compare(want, got)
 	res.Objects = cmp.compared
 	res.Tenants = o.Tenants
@@ -145,12 +196,12 @@ func run(ctx context.Context, o Options, class string, inject fault) Result {
 // Table is the campaign's report, one line per fault class, as docs/reliability.md shows it.
 func Table(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| fault class | faults | of them mid-work | tenants | objects compared | orphans | duplicates | data lost | recovery p50 | recovery max | took |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| fault class | faults | of them mid-work | requests failed | tenants | objects compared | orphans | duplicates | data lost | recovery p50 | recovery max | peak requests/s | requests idle 10 s after | took |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s |\n", r.Class, r.Faults, r.MidWork, r.Tenants, r.Objects,
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | %s | %.0f | %d | %s |\n", r.Class, r.Faults, r.MidWork, r.Injected, r.Tenants, r.Objects,
 			r.Orphans, r.Duplicates, r.Lost, r.Percentile(50).Round(10*time.Millisecond), r.Percentile(100).Round(10*time.Millisecond),
-			r.Elapsed.Round(time.Second))
+			r.PeakRate, r.Idle, r.Elapsed.Round(time.Second))
 	}
 	return b.String()
 }
