@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -28,9 +29,12 @@ func main() {
 	tenants := flag.Int("tenants", 12, "tenants in the script")
 	seed := flag.Int64("seed", time.Now().UnixNano(), "seed of the script and the fault timings")
 	maxDelay := flag.Duration("max-delay", 500*time.Millisecond, "faults strike at a random moment up to this long after a round's actions")
+	outage := flag.Duration("outage", 30*time.Second, "how long each dependency stays away")
+	outages := flag.Int("outages", 10, "rounds of the dependencies class (five dependencies in turn)")
+	classes := flag.String("classes", "crash,api,dependencies", "the fault classes to run, in order")
 	keep := flag.Bool("keep", false, "keep the logs of the components even when every class passes")
 	flag.Parse()
-	ok, err := runCampaign(context.Background(), campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay,
+	ok, err := runCampaign(context.Background(), strings.Split(*classes, ","), campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay, Outage: *outage, Outages: *outages,
 		Logf: func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }}, *keep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
@@ -42,7 +46,7 @@ func main() {
 }
 
 // runCampaign starts the platform, runs every fault class with o, and prints the report.
-func runCampaign(ctx context.Context, o campaign.Options, keep bool) (ok bool, err error) {
+func runCampaign(ctx context.Context, classes []string, o campaign.Options, keep bool) (ok bool, err error) {
 	ctrllog.SetLogger(logr.Discard()) // the campaign's clients log nothing; the components log to files
 	dir, err := os.MkdirTemp("", "tenant-operator-chaos-")
 	if err != nil {
@@ -64,7 +68,11 @@ func runCampaign(ctx context.Context, o campaign.Options, keep bool) (ok bool, e
 	o.Stack, o.Proxy = stack, proxy
 	o.Logf("seed %d; logs in %s", o.Seed, dir)
 	var results []campaign.Result
-	for _, class := range []func(context.Context, campaign.Options) campaign.Result{campaign.Crash, campaign.API} {
+	for _, name := range classes {
+		class, known := campaign.Classes[name]
+		if !known {
+			return false, fmt.Errorf("no fault class %q", name)
+		}
 		results = append(results, class(ctx, o))
 	}
 	ok = true

@@ -13,8 +13,9 @@ import (
 // TestChaos is the CI-sized part of the fault campaign (make chaos runs the full one): every fault
 // class with fewer faults and tenants, each compared with an undisturbed run of the same script.
 func TestChaos(t *testing.T) {
-	o := campaign.Options{Seed: time.Now().UnixNano(), Tenants: 6, Faults: 20, MaxDelay: 500 * time.Millisecond, Logf: t.Logf}
-	ok, err := runCampaign(context.Background(), o, false)
+	o := campaign.Options{Seed: time.Now().UnixNano(), Tenants: 6, Faults: 20, MaxDelay: 500 * time.Millisecond,
+		Outage: 15 * time.Second, Outages: 5, Logf: t.Logf}
+	ok, err := runCampaign(context.Background(), []string{"crash", "api", "dependencies"}, o, false)
 	if err != nil {
 		t.Fatal(err)
 	}

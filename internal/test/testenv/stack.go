@@ -337,6 +337,15 @@ func (p *Process) Kill() {
 // Signal sends sig to the process (SIGSTOP and SIGCONT freeze and thaw it).
 func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
+// StopESO stops the External Secrets Operator; StartESO starts it again.
+func (s *Stack) StopESO() { s.ESO.Stop() }
+
+// StartESO starts the External Secrets Operator again after StopESO.
+func (s *Stack) StartESO() error { return s.startESO() }
+
+// StartOperator starts the operator again after Operator.Stop or Operator.Kill.
+func (s *Stack) StartOperator(ctx context.Context) error { return s.startOperator(ctx) }
+
 // CrashOperator kills the operator with SIGKILL and starts it again at once, as a crash-looping pod
 // would be: the new process starts with empty caches and nothing in memory, and logs after the
 // killed one.

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -200,4 +201,36 @@ func start(webhooks, platform bool, configure func(*envtest.Environment)) (*Envi
 		return nil, fmt.Errorf("install the tenant roles and admission policies: %w", err)
 	}
 	return &Environment{Environment: env, Config: cfg}, nil
+}
+
+// ControlPlanePIDs finds this control plane's kube-apiserver and etcd processes (by the etcd
+// address both are given), for faults that freeze them.
+func (e *Environment) ControlPlanePIDs() (apiserver, etcd int, err error) {
+	url := e.ControlPlane.Etcd.URL.String()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, entry := range entries {
+		pid, err := strconv.Atoi(entry.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", entry.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, arg := range strings.Split(string(cmdline), "\x00") {
+			switch arg {
+			case "--etcd-servers=" + url:
+				apiserver = pid
+			case "--listen-client-urls=" + url:
+				etcd = pid
+			}
+		}
+	}
+	if apiserver == 0 || etcd == 0 {
+		return 0, 0, fmt.Errorf("the control plane's processes (etcd at %s): kube-apiserver %d, etcd %d", url, apiserver, etcd)
+	}
+	return apiserver, etcd, nil
 }

@@ -133,3 +133,37 @@ func (v *Vault) DoAs(ctx context.Context, token, method, path, body string) (int
 
 // Binary is the vault binary, which is also the Vault CLI.
 func (v *Vault) Binary() string { return v.bin }
+
+// Seal seals Vault, as an operator of it would in an incident, or as a restarted server comes up:
+// it answers 503 until unsealed, its data kept.
+func (v *Vault) Seal(ctx context.Context) error {
+	code, body, err := v.Do(ctx, http.MethodPut, "sys/seal", "")
+	if err != nil {
+		return err
+	}
+	if code != http.StatusNoContent && code != http.StatusOK {
+		return fmt.Errorf("seal vault: HTTP %d: %s", code, body)
+	}
+	return nil
+}
+
+// Unseal unseals Vault with the dev server's unseal key (from its log).
+func (v *Vault) Unseal(ctx context.Context) error {
+	log, err := os.ReadFile(v.logPath)
+	if err != nil {
+		return err
+	}
+	i := strings.LastIndex(string(log), "Unseal Key: ")
+	if i < 0 {
+		return fmt.Errorf("no unseal key in %s", v.logPath)
+	}
+	key := strings.Fields(string(log)[i+len("Unseal Key: "):])[0]
+	code, body, err := v.Do(ctx, http.MethodPut, "sys/unseal", fmt.Sprintf(`{"key":%q}`, key))
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK || strings.Contains(body, `"sealed":true`) {
+		return fmt.Errorf("unseal vault: HTTP %d: %s", code, body)
+	}
+	return nil
+}

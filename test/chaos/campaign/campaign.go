@@ -26,6 +26,10 @@ type Options struct {
 	// MaxDelay is the longest a fault waits after a round's actions: faults strike at a uniformly
 	// random moment within it, while the operator is somewhere in its reconciles.
 	MaxDelay time.Duration
+	// Outage is how long a dependency stays away in the dependencies class, and Outages how many
+	// rounds that class has (each dependency in turn).
+	Outage  time.Duration
+	Outages int
 	// Proxy stands between the operator and the API server (faultproxy); the api class needs it.
 	Proxy *faultproxy.Proxy
 	// Logf reports progress.
@@ -68,6 +72,13 @@ func (r Result) Percentile(p float64) time.Duration {
 	d := append([]time.Duration(nil), r.Recovery...)
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d[int(p/100*float64(len(d)-1)+0.5)]
+}
+
+// Classes are the fault classes by name.
+var Classes = map[string]func(context.Context, Options) Result{
+	"crash":        Crash,
+	"api":          API,
+	"dependencies": Dependencies,
 }
 
 // Crash is fault class 1: the operator killed with SIGKILL at a random moment of every round, while

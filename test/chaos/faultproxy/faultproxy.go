@@ -94,7 +94,7 @@ func Start(upstream *rest.Config) (*Proxy, error) {
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = p.server.Serve(ln) }()
+	go func(srv *http.Server) { _ = srv.Serve(ln) }(p.server)
 	return p, nil
 }
 
@@ -116,7 +116,32 @@ func (p *Proxy) Requests() int64 { return p.requests.Load() }
 func (p *Proxy) Injected() int64 { return p.injected.Load() }
 
 // Stop closes the proxy and every connection through it.
-func (p *Proxy) Stop() { _ = p.server.Close() }
+func (p *Proxy) Stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.server.Close()
+}
+
+// Down makes the API server unreachable for the operator, as if it were down: every connection
+// through the proxy is closed and new ones are refused, until Up.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.server.Close()
+}
+
+// Up serves again at the same address after Down.
+func (p *Proxy) Up() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.server = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second}
+	go func(srv *http.Server) { _ = srv.Serve(ln) }(p.server)
+	return nil
+}
 
 // pick decides whether this request gets the current fault.
 func (p *Proxy) pick(applies bool) Fault {
