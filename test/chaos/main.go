@@ -31,10 +31,12 @@ func main() {
 	maxDelay := flag.Duration("max-delay", 500*time.Millisecond, "faults strike at a random moment up to this long after a round's actions")
 	outage := flag.Duration("outage", 30*time.Second, "how long each dependency stays away")
 	outages := flag.Int("outages", 10, "rounds of the dependencies class (five dependencies in turn)")
-	classes := flag.String("classes", "crash,api,dependencies", "the fault classes to run, in order")
+	classes := flag.String("classes", "crash,api,dependencies,stray,leader,upgrade", "the fault classes to run, in order")
+	upgradeFrom := flag.String("upgrade-from", "HEAD~1", "the commit whose operator the upgrade class starts from")
+	upgradeTenants := flag.Int("upgrade-tenants", 100, "tenants in place during the upgrade")
 	keep := flag.Bool("keep", false, "keep the logs of the components even when every class passes")
 	flag.Parse()
-	ok, err := runCampaign(context.Background(), strings.Split(*classes, ","), campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay, Outage: *outage, Outages: *outages,
+	ok, err := runCampaign(context.Background(), strings.Split(*classes, ","), *upgradeFrom, campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay, Outage: *outage, Outages: *outages, UpgradeTenants: *upgradeTenants,
 		Logf: func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }}, *keep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
@@ -46,7 +48,7 @@ func main() {
 }
 
 // runCampaign starts the platform, runs every fault class with o, and prints the report.
-func runCampaign(ctx context.Context, classes []string, o campaign.Options, keep bool) (ok bool, err error) {
+func runCampaign(ctx context.Context, classes []string, upgradeFrom string, o campaign.Options, keep bool) (ok bool, err error) {
 	ctrllog.SetLogger(logr.Discard()) // the campaign's clients log nothing; the components log to files
 	dir, err := os.MkdirTemp("", "tenant-operator-chaos-")
 	if err != nil {
@@ -66,6 +68,13 @@ func runCampaign(ctx context.Context, classes []string, o campaign.Options, keep
 		}
 	}()
 	o.Stack, o.Proxy = stack, proxy
+	for _, c := range classes {
+		if c == "upgrade" {
+			if o.Previous, err = buildAt(ctx, upgradeFrom, dir); err != nil {
+				return false, err
+			}
+		}
+	}
 	o.Logf("seed %d; logs in %s", o.Seed, dir)
 	var results []campaign.Result
 	for _, name := range classes {
@@ -84,6 +93,28 @@ func runCampaign(ctx context.Context, classes []string, o campaign.Options, keep
 	}
 	fmt.Print(campaign.Table(results))
 	return ok, nil
+}
+
+// buildAt builds the operator of another commit, in a worktree of its own.
+func buildAt(ctx context.Context, ref, dir string) (string, error) {
+	tree := filepath.Join(dir, "previous-tree")
+	bin := filepath.Join(dir, "manager-previous")
+	add := exec.CommandContext(ctx, "git", "worktree", "add", "--detach", tree, ref)
+	add.Dir = testenv.RepoRoot()
+	if out, err := add.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("check out %s: %v: %s", ref, err, out)
+	}
+	defer func() {
+		remove := exec.Command("git", "worktree", "remove", "--force", tree)
+		remove.Dir = testenv.RepoRoot()
+		_ = remove.Run()
+	}()
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = tree
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the operator of %s: %v: %s", ref, err, out)
+	}
+	return bin, nil
 }
 
 // startStack builds the operator from main.go and starts the platform around it, the operator

@@ -264,15 +264,59 @@ func (s *Stack) startESO() error {
 // startOperator runs the operator binary as its own identity (bound to the generated manager role
 // only), logging in to Vault with a token of its ServiceAccount, as it would in a cluster.
 func (s *Stack) startOperator(ctx context.Context) error {
-	user, err := s.Env.OperatorUser(ctx, s.Admin)
+	// Verbosity 1: the log says why each apply was sent (internal/apply), which the request-counting
+	// tests need when they fail.
+	args := []string{"--leader-elect=false", "--zap-log-level=1"}
+	if s.opts.OperatorArgs != nil {
+		args = append([]string(nil), s.opts.OperatorArgs...)
+	}
+	p, metrics, err := s.launchOperator(ctx, "operator", s.webhookAddr, s.opts.Manager, args)
 	if err != nil {
 		return err
 	}
-	kubeconfig := filepath.Join(s.opts.Dir, "operator.kubeconfig")
+	s.Operator, s.OperatorMetrics = p, metrics
+	return nil
+}
+
+// Replica is another operator process beside the stack's own, as a second replica of the
+// Deployment (or a stray one) would be.
+type Replica struct {
+	*Process
+	// Metrics is the replica's metrics endpoint (plain HTTP).
+	Metrics string
+}
+
+// StartReplica starts another operator process named name, from the binary manager ("" for the
+// stack's), with args (for example --leader-elect=true), talking to the API server as the stack's
+// does. Its webhook serves at an address of its own, which the API server does not call.
+func (s *Stack) StartReplica(ctx context.Context, name, manager string, args []string) (*Replica, error) {
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	if manager == "" {
+		manager = s.opts.Manager
+	}
+	p, metrics, err := s.launchOperator(ctx, name, addr, manager, args)
+	if err != nil {
+		return nil, err
+	}
+	return &Replica{Process: p, Metrics: metrics}, nil
+}
+
+// launchOperator runs an operator binary named name as the operator's identity (bound to the
+// generated manager role only), logging in to Vault with a token of its ServiceAccount, as it would
+// in a cluster, its webhook at webhookAddr; it returns once the process is ready.
+func (s *Stack) launchOperator(ctx context.Context, name, webhookAddr, manager string, args []string) (*Process, string, error) {
+	user, err := s.Env.OperatorUser(ctx, s.Admin)
+	if err != nil {
+		return nil, "", err
+	}
+	kubeconfig := filepath.Join(s.opts.Dir, name+".kubeconfig")
 	if s.opts.OperatorAPI != nil {
 		host, err := s.opts.OperatorAPI(user.Config())
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		cfg := clientcmdapi.NewConfig()
 		cfg.Clusters["api"] = &clientcmdapi.Cluster{Server: host}
@@ -280,48 +324,41 @@ func (s *Stack) startOperator(ctx context.Context) error {
 		cfg.Contexts["api"] = &clientcmdapi.Context{Cluster: "api", AuthInfo: "operator"}
 		cfg.CurrentContext = "api"
 		if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
-			return err
+			return nil, "", err
 		}
 	} else if err := writeKubeconfig(user, kubeconfig); err != nil {
-		return err
+		return nil, "", err
 	}
-	tokenPath := filepath.Join(s.opts.Dir, "operator-vault-token")
+	tokenPath := filepath.Join(s.opts.Dir, name+"-vault-token")
 	if err := s.operatorToken(ctx, tokenPath); err != nil {
-		return err
+		return nil, "", err
 	}
 	configPath, err := s.operatorConfig(tokenPath)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	metrics, err := FreeAddr()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	probes, err := FreeAddr()
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	s.OperatorMetrics = metrics
-	// Verbosity 1: the log says why each apply was sent (internal/apply), which the request-counting
-	// tests need when they fail.
-	args := []string{"--leader-elect=false", "--zap-log-level=1"}
-	if s.opts.OperatorArgs != nil {
-		args = append([]string(nil), s.opts.OperatorArgs...)
-	}
-	args = append(args, "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
+	args = append(append([]string(nil), args...), "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
 		"--health-probe-bind-address="+probes)
-	_, port, _ := strings.Cut(s.webhookAddr, ":")
-	args = append(args, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, "webhook-certs"),
+	_, port, _ := strings.Cut(webhookAddr, ":")
+	args = append(args, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, name+"-webhook-certs"),
 		"--webhook-cert-mode=self-managed", "--webhook-cert-extra-hosts=127.0.0.1")
-	s.Operator, err = StartProcess("tenant-operator", filepath.Join(s.opts.Dir, "operator.log"),
-		[]string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + OperatorNamespace}, s.opts.Manager, args...)
+	p, err := StartProcess("tenant-operator", filepath.Join(s.opts.Dir, name+".log"),
+		[]string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + OperatorNamespace}, manager, args...)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	if err := waitOK("http://"+probes+"/readyz", s.Operator.Running); err != nil {
-		return fmt.Errorf("the operator did not become ready: %w (log: %s)", err, s.Operator.Log)
+	if err := waitOK("http://"+probes+"/readyz", p.Running); err != nil {
+		return nil, "", fmt.Errorf("the operator %s did not become ready: %w (log: %s)", name, err, p.Log)
 	}
-	return nil
+	return p, metrics, nil
 }
 
 // Kill kills the process with SIGKILL, as the OOM killer or a node failure would: no shutdown, no

@@ -30,8 +30,14 @@ type Options struct {
 	// rounds that class has (each dependency in turn).
 	Outage  time.Duration
 	Outages int
+	// Previous is the operator binary of the commit before, and UpgradeTenants the tenants it
+	// runs before the upgrade class replaces it with this commit's.
+	Previous       string
+	UpgradeTenants int
 	// Proxy stands between the operator and the API server (faultproxy); the api class needs it.
 	Proxy *faultproxy.Proxy
+	// Rounds sets the rounds of a class by name, instead of Faults (or Outages).
+	Rounds map[string]int
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 }
@@ -52,6 +58,9 @@ type Result struct {
 	MidWork                   int
 	Orphans, Duplicates, Lost int
 	Recovery                  []time.Duration
+	// Calm is how long each round of the undisturbed run took to converge after its actions: what
+	// the platform takes anyway (a new tenant's secrets, a namespace's deletion), without a fault.
+	Calm []time.Duration
 	// Injected is how many requests the proxy answered with a fault; PeakRate the most requests a
 	// second the operator sent during one fault; Idle how many it sent in the quiet window after.
 	Injected int64
@@ -79,6 +88,9 @@ var Classes = map[string]func(context.Context, Options) Result{
 	"crash":        Crash,
 	"api":          API,
 	"dependencies": Dependencies,
+	"stray":        Stray,
+	"leader":       Leader,
+	"upgrade":      Upgrade,
 }
 
 // Crash is fault class 1: the operator killed with SIGKILL at a random moment of every round, while
@@ -120,8 +132,15 @@ func API(ctx context.Context, o Options) Result {
 	return res
 }
 
-// run plays the class's script undisturbed and then under its fault, and compares.
-func run(ctx context.Context, o Options, class string, inject fault) Result {
+// phase sets a class's platform up before its script runs under faults, and back after.
+type phase struct{ before, after func(context.Context) error }
+
+// run plays the class's script undisturbed and then under its faults (inject in every round, and
+// whatever around sets up), and compares.
+func run(ctx context.Context, o Options, class string, inject fault, around ...phase) Result {
+	if n, ok := o.Rounds[class]; ok {
+		o.Faults = n
+	}
 	start := time.Now()
 	res := Result{Class: class, Faults: o.Faults}
 	c, err := client.New(o.Stack.Env.Config, client.Options{Scheme: controllers.NewScheme()})
@@ -141,16 +160,29 @@ func run(ctx context.Context, o Options, class string, inject fault) Result {
 	}()
 
 	o.Logf("%s: the script undisturbed (%d tenants, %d rounds)", class, o.Tenants, o.Faults)
-	if _, _, err := calm.play(ctx, nil); err != nil {
+	calmTimes, _, err := calm.play(ctx, nil)
+	if err != nil {
 		res.Problems = append(res.Problems, "undisturbed: "+err.Error())
 		return res
 	}
+	res.Calm = calmTimes
 	want, err := snapshot(ctx, c, o.Stack.Vault, calm.prefix)
 	if err != nil {
 		res.Problems = append(res.Problems, err.Error())
 		return res
 	}
 	o.Logf("%s: the script under %d faults", class, o.Faults)
+	for _, p := range around {
+		if err := p.before(ctx); err != nil {
+			res.Problems = append(res.Problems, "setting up: "+err.Error())
+			return res
+		}
+		defer func() {
+			if err := p.after(context.Background()); err != nil {
+				res.Problems = append(res.Problems, "setting back: "+err.Error())
+			}
+		}()
+	}
 	res.Recovery, res.MidWork, err = hit.play(ctx, inject)
 	if err != nil {
 		res.Problems = append(res.Problems, "under faults: "+err.Error())
@@ -207,12 +239,13 @@ func run(ctx context.Context, o Options, class string, inject fault) Result {
 // Table is the campaign's report, one line per fault class, as docs/reliability.md shows it.
 func Table(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| fault class | faults | of them mid-work | requests failed | tenants | objects compared | orphans | duplicates | data lost | recovery p50 | recovery max | peak requests/s | requests idle 10 s after | took |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| fault class | faults | of them mid-work | requests failed | tenants | objects compared | orphans | duplicates | data lost | recovery p50 | recovery max | undisturbed round max | peak requests/s | requests idle 10 s after | took |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | %s | %.0f | %d | %s |\n", r.Class, r.Faults, r.MidWork, r.Injected, r.Tenants, r.Objects,
+		calm := Result{Recovery: r.Calm}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s | %.0f | %d | %s |\n", r.Class, r.Faults, r.MidWork, r.Injected, r.Tenants, r.Objects,
 			r.Orphans, r.Duplicates, r.Lost, r.Percentile(50).Round(10*time.Millisecond), r.Percentile(100).Round(10*time.Millisecond),
-			r.PeakRate, r.Idle, r.Elapsed.Round(time.Second))
+			calm.Percentile(100).Round(10*time.Millisecond), r.PeakRate, r.Idle, r.Elapsed.Round(time.Second))
 	}
 	return b.String()
 }

@@ -80,13 +80,19 @@ func Dependencies(ctx context.Context, o Options) Result {
 		return time.Now(), busy, nil
 	})
 	res.Problems = append(res.Problems, extra...)
-	if max := res.Percentile(100); max > recoveryTarget {
-		res.Problems = append(res.Problems, fmt.Sprintf("the slowest recovery after a dependency came back took %s, over the %s target", max.Round(10*time.Millisecond), recoveryTarget))
+	for i, took := range res.Recovery {
+		if i < len(res.Calm) && took-res.Calm[i] > recoveryTarget {
+			res.Problems = append(res.Problems, fmt.Sprintf("round %d (%s): converged %s after the dependency came back, %s later than undisturbed: over the %s target",
+				i, outages[i%len(outages)].name, took.Round(10*time.Millisecond), (took-res.Calm[i]).Round(10*time.Millisecond), recoveryTarget))
+		}
 	}
 	return res
 }
 
-// recoveryTarget is how soon after a dependency is back every tenant must have converged.
+// recoveryTarget is how much later than undisturbed a round may converge once its dependency is
+// back. The round's own work (a new tenant's Secret, which ESO fills within seconds; a namespace
+// the namespace controller empties) takes what it takes anyway: that is the undisturbed run's time
+// for the same round, and only the delay beyond it is the outage's.
 const recoveryTarget = 15 * time.Second
 
 // unrelatedWrites checks, with the operator down, that writes its admission webhook does not
