@@ -14,10 +14,10 @@ import (
 // class with fewer faults and tenants, each compared with an undisturbed run of the same script.
 func TestChaos(t *testing.T) {
 	o := campaign.Options{Seed: time.Now().UnixNano(), Tenants: 6, Faults: 20, MaxDelay: 500 * time.Millisecond,
-		Outage: 10 * time.Second, Outages: 5, UpgradeTenants: 20, Logf: t.Logf,
-		// About five minutes in all: 20 kills, each API fault twice, each dependency once, a leader
+		Outage: 10 * time.Second, Outages: 5, UpgradeTenants: 10, Logf: t.Logf,
+		// About five minutes in all: 20 kills, each API fault once, each dependency once, a leader
 		// killed and a leader frozen.
-		Rounds: map[string]int{"api": 12, "stray": 8, "leader": 2}}
+		Rounds: map[string]int{"api": 6, "stray": 4, "leader": 2}}
 	ok, err := runCampaign(context.Background(), []string{"crash", "api", "dependencies", "stray", "leader", "upgrade"}, "HEAD~1", o, false)
 	if err != nil {
 		t.Fatal(err)

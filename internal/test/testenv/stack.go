@@ -337,28 +337,49 @@ func (s *Stack) launchOperator(ctx context.Context, name, webhookAddr, manager s
 	if err != nil {
 		return nil, "", err
 	}
-	metrics, err := FreeAddr()
-	if err != nil {
-		return nil, "", err
-	}
-	probes, err := FreeAddr()
-	if err != nil {
-		return nil, "", err
-	}
-	args = append(append([]string(nil), args...), "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
-		"--health-probe-bind-address="+probes)
 	_, port, _ := strings.Cut(webhookAddr, ":")
-	args = append(args, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, name+"-webhook-certs"),
-		"--webhook-cert-mode=self-managed", "--webhook-cert-extra-hosts=127.0.0.1")
-	p, err := StartProcess("tenant-operator", filepath.Join(s.opts.Dir, name+".log"),
-		[]string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + OperatorNamespace}, manager, args...)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := waitOK("http://"+probes+"/readyz", p.Running); err != nil {
+	logPath := filepath.Join(s.opts.Dir, name+".log")
+	// A free port can be taken by another process between FreeAddr and the operator's bind (the
+	// suites run side by side): the operator then exits at once, and is started on other ports.
+	for attempt := 1; ; attempt++ {
+		metrics, err := FreeAddr()
+		if err != nil {
+			return nil, "", err
+		}
+		probes, err := FreeAddr()
+		if err != nil {
+			return nil, "", err
+		}
+		all := append(append([]string(nil), args...), "--config="+configPath, "--metrics-bind-address="+metrics, "--metrics-secure=false",
+			"--health-probe-bind-address="+probes, "--webhook-port="+port, "--webhook-cert-dir="+filepath.Join(s.opts.Dir, name+"-webhook-certs"),
+			"--webhook-cert-mode=self-managed", "--webhook-cert-extra-hosts=127.0.0.1")
+		logged := int64(0)
+		if info, err := os.Stat(logPath); err == nil {
+			logged = info.Size()
+		}
+		p, err := StartProcess("tenant-operator", logPath,
+			[]string{"KUBECONFIG=" + kubeconfig, "POD_NAMESPACE=" + OperatorNamespace}, manager, all...)
+		if err != nil {
+			return nil, "", err
+		}
+		err = waitOK("http://"+probes+"/readyz", p.Running)
+		if err == nil {
+			return p, metrics, nil
+		}
+		if attempt < 3 && !p.Running() && logSince(logPath, logged, "address already in use") {
+			continue
+		}
 		return nil, "", fmt.Errorf("the operator %s did not become ready: %w (log: %s)", name, err, p.Log)
 	}
-	return p, metrics, nil
+}
+
+// logSince says whether what was appended to a log after offset holds text.
+func logSince(path string, offset int64, text string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil || int64(len(data)) < offset {
+		return false
+	}
+	return strings.Contains(string(data[offset:]), text)
 }
 
 // Kill kills the process with SIGKILL, as the OOM killer or a node failure would: no shutdown, no

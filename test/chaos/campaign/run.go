@@ -2,7 +2,6 @@ package campaign
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand"
 	"net/http"
@@ -134,9 +133,14 @@ func (r *runner) do(ctx context.Context, a action) error {
 
 // converged waits until the platform matches the script so far.
 func (r *runner) converged(ctx context.Context) error {
-	deadline := time.Now().Add(converge)
+	return poll(ctx, converge, func() error { return r.check(ctx) })
+}
+
+// poll calls check every 250 ms until it returns nil, or returns its last error after within.
+func poll(ctx context.Context, within time.Duration, check func() error) error {
+	deadline := time.Now().Add(within)
 	for {
-		err := r.check(ctx)
+		err := check()
 		if err == nil {
 			return nil
 		}
@@ -205,8 +209,7 @@ func (r *runner) cleanUp(ctx context.Context) error {
 			return err
 		}
 	}
-	deadline := time.Now().Add(converge)
-	for {
+	return poll(ctx, converge, func() error {
 		var left []string
 		for t := 0; t < r.script.tenants; t++ {
 			name := tenantName(r.prefix, t)
@@ -228,19 +231,12 @@ func (r *runner) cleanUp(ctx context.Context) error {
 				}
 			}
 		}
-		if len(left) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
+		if len(left) > 0 {
 			sort.Strings(left)
 			return fmt.Errorf("clean up: still there: %s", strings.Join(left, ", "))
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 func randomHex() string {
@@ -251,5 +247,3 @@ func randomHex() string {
 	}
 	return string(b)
 }
-
-var errProblems = errors.New("the campaign found problems")

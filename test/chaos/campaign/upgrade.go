@@ -77,17 +77,15 @@ func Upgrade(ctx context.Context, o Options) (res Result) {
 		return res
 	}
 	// Every tenant reconciled by the new operator: its reconcile count reaches the tenants'.
-	deadline := time.Now().Add(converge)
-	for {
+	if err := poll(ctx, converge, func() error {
 		done, err := reconciled(ctx, o.Stack.OperatorMetrics)
-		if err == nil && done >= o.UpgradeTenants {
-			break
+		if err == nil && done < o.UpgradeTenants {
+			err = fmt.Errorf("this commit's operator has reconciled %d of %d tenants", done, o.UpgradeTenants)
 		}
-		if time.Now().After(deadline) {
-			res.Problems = append(res.Problems, fmt.Sprintf("this commit's operator reconciled %d of %d tenants within %s (%v)", done, o.UpgradeTenants, converge, err))
-			return res
-		}
-		time.Sleep(250 * time.Millisecond) // polling the operator's metrics, with a deadline
+		return err
+	}); err != nil {
+		res.Problems = append(res.Problems, err.Error())
+		return res
 	}
 	res.Recovery = []time.Duration{time.Since(upgraded)}
 	if err := rn.converged(ctx); err != nil {
