@@ -127,7 +127,7 @@ image: manifests generate ## Build the operator's image without a container engi
 ##@ Components (built from source through the Go module proxy, cached per user by version)
 
 .PHONY: components
-components: ## Build every component the tests, the e2e suites and make dev need (a line per component, with its time).
+components: ## Build every component the tests, the e2e suites and make dev need (a line per component, with its time; the fault campaign also needs component-kube-node).
 	@$(COMPONENTS) build kube etcd vault eso helm
 
 .PHONY: components-test
