@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,9 +35,21 @@ func main() {
 	classes := flag.String("classes", "crash,api,dependencies,stray,leader,upgrade", "the fault classes to run, in order")
 	upgradeFrom := flag.String("upgrade-from", "HEAD~1", "the commit whose operator the upgrade class starts from")
 	upgradeTenants := flag.Int("upgrade-tenants", 100, "tenants in place during the upgrade")
+	rounds := flag.String("rounds", "api=60,stray=50", "rounds of some classes instead of -faults or -outages (api: ten of each API fault; stray: one stray throughout)")
 	keep := flag.Bool("keep", false, "keep the logs of the components even when every class passes")
 	flag.Parse()
-	ok, err := runCampaign(context.Background(), strings.Split(*classes, ","), *upgradeFrom, campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay, Outage: *outage, Outages: *outages, UpgradeTenants: *upgradeTenants,
+	perClass := map[string]int{}
+	for _, kv := range strings.Split(*rounds, ",") {
+		if name, n, ok := strings.Cut(kv, "="); ok {
+			v, err := strconv.Atoi(n)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "chaos: -rounds:", err)
+				os.Exit(2)
+			}
+			perClass[name] = v
+		}
+	}
+	ok, err := runCampaign(context.Background(), strings.Split(*classes, ","), *upgradeFrom, campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay, Outage: *outage, Outages: *outages, UpgradeTenants: *upgradeTenants, Rounds: perClass,
 		Logf: func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }}, *keep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
@@ -82,7 +95,10 @@ func runCampaign(ctx context.Context, classes []string, upgradeFrom string, o ca
 		if !known {
 			return false, fmt.Errorf("no fault class %q", name)
 		}
-		results = append(results, class(ctx, o))
+		r := class(ctx, o)
+		results = append(results, r)
+		// Each class's line as soon as it is done: a long campaign stopped half-way keeps them.
+		o.Logf("%s done:\n%s", name, campaign.Table([]campaign.Result{r}))
 	}
 	ok = true
 	for _, r := range results {
