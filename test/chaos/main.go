@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -49,7 +51,10 @@ func main() {
 			perClass[name] = v
 		}
 	}
-	ok, err := runCampaign(context.Background(), strings.Split(*classes, ","), *upgradeFrom, campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay, Outage: *outage, Outages: *outages, UpgradeTenants: *upgradeTenants, Rounds: perClass,
+	// Interrupted (Ctrl-C, SIGTERM), the campaign stops and every component it started goes with it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ok, err := runCampaign(ctx, strings.Split(*classes, ","), *upgradeFrom, campaign.Options{Seed: *seed, Tenants: *tenants, Faults: *faults, MaxDelay: *maxDelay, Outage: *outage, Outages: *outages, UpgradeTenants: *upgradeTenants, Rounds: perClass,
 		Logf: func(format string, args ...any) { fmt.Printf("chaos: "+format+"\n", args...) }}, *keep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
