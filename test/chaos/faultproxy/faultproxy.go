@@ -50,8 +50,8 @@ const (
 // Faults are all the faults, in the order a campaign cycles through them.
 var Faults = []Fault{ServerError, TooManyRequests, Conflict, Timeout, CutWatch, PartialList}
 
-// Hold is how long a Timeout fault holds a request.
-const Hold = 10 * time.Second
+// Hold is how long a Timeout fault holds a request (a variable for the proxy's own tests).
+var Hold = 10 * time.Second
 
 // Proxy is a running fault-injecting proxy.
 type Proxy struct {
