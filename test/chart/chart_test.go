@@ -221,10 +221,14 @@ func TestKustomizeAndChartInstallTheSameObjects(t *testing.T) {
 		t.Fatalf("kubectl kustomize config/default: %v\n%s", err, out)
 	}
 	kustomized := map[string]bool{}
+	var leaderElection *unstructured.Unstructured
 	for _, doc := range strings.Split(string(out), "\n---") {
 		u := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal([]byte(doc), &u.Object); err == nil && u.GetKind() != "" {
 			kustomized[u.GetKind()+"/"+u.GetName()] = true
+			if u.GetKind() == "Role" && strings.Contains(u.GetName(), "leader-election") {
+				leaderElection = u
+			}
 		}
 	}
 	shared := []string{"CustomResourceDefinition", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
@@ -237,6 +241,14 @@ func TestKustomizeAndChartInstallTheSameObjects(t *testing.T) {
 				t.Errorf("the chart installs %s, config/default does not", key)
 			}
 		}
+	}
+	// The leader-election Role is written twice: the same rules (the chart's once lacked core Events,
+	// and the leader's "became leader" event was refused on the real cluster).
+	chartRole := rendered["Role/tenant-operator-leader-election"]
+	if leaderElection == nil || chartRole == nil {
+		t.Errorf("a leader-election Role: in config/default %v, in the chart %v", leaderElection != nil, chartRole != nil)
+	} else if want, got := fmt.Sprint(leaderElection.Object["rules"]), fmt.Sprint(chartRole.Object["rules"]); got != want {
+		t.Errorf("the chart's leader-election Role grants\n%s\nconfig/rbac's\n%s", got, want)
 	}
 	for _, key := range []string{"ClusterRole/tenant-admin", "ClusterRole/tenant-developer", "ClusterRole/tenant-viewer",
 		"Service/tenant-operator-webhook-service", "ValidatingWebhookConfiguration/tenant-operator-validating-webhook-configuration"} {
