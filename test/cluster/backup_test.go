@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -323,17 +324,29 @@ type storedBackup struct {
 	end time.Time
 }
 
-// newestBackupInStore reads the object store itself (versitygw's posix backend: a bucket is a
-// directory) for the tenant's newest completed base backup under serverName: Barman writes
-// <server>/base/<backup id>/backup.info, with status=DONE and its end time, once the backup is whole.
+// newestBackupInStore is the tenant's newest completed base backup under serverName in the object
+// store itself.
 func newestBackupInStore(t *testing.T, tenant, serverName string) storedBackup {
+	t.Helper()
+	all := backupsInStore(t, tenant, serverName, time.Time{})
+	if len(all) == 0 {
+		t.Fatalf("no completed backup of %s under %s in the object store", tenant, serverName)
+	}
+	return all[len(all)-1]
+}
+
+// backupsInStore reads the object store itself (versitygw's posix backend: a bucket is a
+// directory) for the tenant's completed base backups under serverName that ended after since,
+// oldest first: Barman writes <server>/base/<backup id>/backup.info, with status=DONE and its end
+// time, once the backup is whole.
+func backupsInStore(t *testing.T, tenant, serverName string, since time.Time) []storedBackup {
 	t.Helper()
 	base := filepath.Join(clusterDir, "objectstore", "data", "tenant-"+tenant, serverName, "base")
 	entries, err := os.ReadDir(base)
 	if err != nil {
 		t.Fatalf("the object store holds no backups for %s: %v", tenant, err)
 	}
-	var newest storedBackup
+	var out []storedBackup
 	for _, e := range entries {
 		info, err := os.ReadFile(filepath.Join(base, e.Name(), "backup.info"))
 		if err != nil || !strings.Contains(string(info), "\nstatus=DONE") {
@@ -343,16 +356,17 @@ func newestBackupInStore(t *testing.T, tenant, serverName string) storedBackup {
 			if v, ok := strings.CutPrefix(line, "end_time="); ok {
 				// Barman 3.4 writes e.g. 2026-11-30 05:01:02.123456+00:00.
 				end, err := time.Parse("2006-01-02 15:04:05.999999-07:00", strings.TrimSpace(v))
-				if err == nil && end.After(newest.end) {
-					newest = storedBackup{id: e.Name(), end: end}
+				if err != nil {
+					t.Fatalf("%s: end_time %q: %v", e.Name(), v, err)
+				}
+				if end.After(since) {
+					out = append(out, storedBackup{id: e.Name(), end: end})
 				}
 			}
 		}
 	}
-	if newest.id == "" {
-		t.Fatalf("no completed backup in %s", base)
-	}
-	return newest
+	sort.Slice(out, func(i, j int) bool { return out[i].end.Before(out[j].end) })
+	return out
 }
 
 // s3Pod runs a Python script with boto3 (the PostgreSQL image's, which Barman uses) in the tenant's
