@@ -158,14 +158,26 @@ type NamespaceSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tenancy.tenantctl.io/') && !k.startsWith('pod-security.kubernetes.io/') && k != 'kubernetes.io/metadata.name')",message="must not set labels reserved for the operator (tenancy.tenantctl.io/*, pod-security.kubernetes.io/*, kubernetes.io/metadata.name)"
-	Labels map[string]string `json:"labels,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$') && k.lastIndexOf('/') <= 253 && k.substring(k.lastIndexOf('/') + 1).size() <= 63)",message="every key must be a valid label key: an optional DNS subdomain prefix and '/', then at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+	Labels map[string]LabelValue `json:"labels,omitempty"`
 
 	// Annotations are added to the namespace.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('tenancy.tenantctl.io/'))",message="must not set annotations reserved for the operator (tenancy.tenantctl.io/*)"
-	Annotations map[string]string `json:"annotations,omitempty"`
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$') && k.lastIndexOf('/') <= 253 && k.substring(k.lastIndexOf('/') + 1).size() <= 63)",message="every key must be a valid annotation key: an optional DNS subdomain prefix and '/', then at most 63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"
+	Annotations map[string]AnnotationValue `json:"annotations,omitempty"`
 }
+
+// LabelValue is the value of a Kubernetes label.
+// +kubebuilder:validation:MaxLength=63
+// +kubebuilder:validation:Pattern=`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`
+type LabelValue string
+
+// AnnotationValue is the value of a Kubernetes annotation: at most 4096 bytes, so that the 32 a
+// namespace may take from the Tenant stay within the 256 KiB Kubernetes allows in all.
+// +kubebuilder:validation:MaxLength=4096
+type AnnotationValue string
 
 // IsolationSpec configures network policies and Pod Security for the tenant
 // namespace.

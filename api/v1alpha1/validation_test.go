@@ -139,6 +139,36 @@ func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 			manifest: tenant("t", "  namespace:\n    labels:\n      pod-security.kubernetes.io/enforce: privileged\n"),
 			want:     []string{"spec.namespace.labels", "must not set labels reserved for the operator"},
 		},
+		// Found by FuzzAcceptedTenantBuildsAcceptedObjects: these were accepted, and the namespace
+		// the operator then built was refused by the apiserver, every time it tried.
+		"namespace label with an empty key": {
+			manifest: tenant("t", "  namespace:\n    labels:\n      '': x\n"),
+			want:     []string{"spec.namespace.labels", "every key must be a valid label key"},
+		},
+		"namespace label key with a space": {
+			manifest: tenant("t", "  namespace:\n    labels:\n      'team name': x\n"),
+			want:     []string{"spec.namespace.labels", "every key must be a valid label key"},
+		},
+		"namespace label key whose name is longer than 63": {
+			manifest: tenant("t", "  namespace:\n    labels:\n      example.com/"+strings.Repeat("k", 64)+": x\n"),
+			want:     []string{"spec.namespace.labels", "every key must be a valid label key"},
+		},
+		"namespace label value longer than 63": {
+			manifest: tenant("t", "  namespace:\n    labels:\n      team: "+strings.Repeat("v", 64)+"\n"),
+			want:     []string{"spec.namespace.labels.team", "may not be more than 63"},
+		},
+		"namespace label value with a slash": {
+			manifest: tenant("t", "  namespace:\n    labels:\n      team: a/b\n"),
+			want:     []string{"spec.namespace.labels.team", "should match"},
+		},
+		"namespace annotation with an invalid key": {
+			manifest: tenant("t", "  namespace:\n    annotations:\n      'not valid/': x\n"),
+			want:     []string{"spec.namespace.annotations", "every key must be a valid annotation key"},
+		},
+		"namespace annotation value over 4096 bytes": {
+			manifest: tenant("t", "  namespace:\n    annotations:\n      note: "+strings.Repeat("v", 4097)+"\n"),
+			want:     []string{"spec.namespace.annotations.note", "may not be more than 4096"},
+		},
 		"network policy mode that turns the fence off": {
 			manifest: tenant("t", "  isolation:\n    networkPolicy: None\n"),
 			want:     []string{"spec.isolation.networkPolicy", "Unsupported value"},
@@ -406,10 +436,10 @@ func TestAllowedUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = k8s.Delete(ctx, created) })
-	changed := object(t, tenant("grows", "  displayName: Grown\n  namespace:\n    name: grows-ns\n    labels: {team: blue}\n  database:\n    postgresVersion: 17\n    storage: {size: 50Gi, storageClassName: fast}\n"))
+	changed := object(t, tenant("grows", "  displayName: Grown\n  namespace:\n    name: grows-ns\n    labels: {team: blue, example.com/cost-center: cc-4_2.x, app.kubernetes.io/part-of: ''}\n    annotations: {example.com/owner: 'Finance, 3rd floor'}\n  database:\n    postgresVersion: 17\n    storage: {size: 50Gi, storageClassName: fast}\n"))
 	changed.SetResourceVersion(created.GetResourceVersion())
 	if err := k8s.Update(ctx, changed); err != nil {
-		t.Fatalf("growing storage, raising the version and relabelling must be allowed: %v", err)
+		t.Fatalf("growing storage, raising the version and relabelling (prefixed keys, an empty value) must be allowed: %v", err)
 	}
 }
 

@@ -66,7 +66,7 @@ func TestCreateProvisionsTheTenantBoundary(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "alpha"},
 		Spec: tenancyv1alpha1.TenantSpec{
 			Owners:    []tenancyv1alpha1.Subject{owner("User", "alice"), owner("Group", "alpha-admins")},
-			Namespace: tenancyv1alpha1.NamespaceSpec{Labels: map[string]string{"team": "alpha"}},
+			Namespace: tenancyv1alpha1.NamespaceSpec{Labels: map[string]tenancyv1alpha1.LabelValue{"team": "alpha"}},
 			Quota:     &tenancyv1alpha1.QuotaSpec{Hard: corev1.ResourceList{corev1.ResourceRequestsCPU: resource.MustParse("3")}},
 			SSO: &tenancyv1alpha1.SSOSpec{Groups: []tenancyv1alpha1.SSOGroupMapping{
 				{Group: "alpha-devs", Role: "developer"}}},

@@ -48,9 +48,9 @@ func Namespace(t *tenancyv1alpha1.Tenant, name string) *corev1.Namespace {
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: builders.ObjectMeta(t, "", name),
 	}
-	labels := maps.Clone(t.Spec.Namespace.Labels)
-	if labels == nil {
-		labels = map[string]string{}
+	labels := make(map[string]string, len(t.Spec.Namespace.Labels)+len(ns.Labels)+4)
+	for k, v := range t.Spec.Namespace.Labels {
+		labels[k] = string(v)
 	}
 	maps.Copy(labels, ns.Labels)
 	level := string(t.Spec.Isolation.PodSecurity)
@@ -63,7 +63,10 @@ func Namespace(t *tenancyv1alpha1.Tenant, name string) *corev1.Namespace {
 	labels[psaWarn] = level
 	ns.Labels = labels
 	if len(t.Spec.Namespace.Annotations) > 0 {
-		ns.Annotations = maps.Clone(t.Spec.Namespace.Annotations)
+		ns.Annotations = make(map[string]string, len(t.Spec.Namespace.Annotations))
+		for k, v := range t.Spec.Namespace.Annotations {
+			ns.Annotations[k] = string(v)
+		}
 	}
 	return ns
 }

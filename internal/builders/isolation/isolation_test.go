@@ -33,8 +33,8 @@ func TestIsolationGolden(t *testing.T) {
 	}{
 		"defaults": {tenant: tenant(tenancyv1alpha1.TenantSpec{})},
 		"full": {tenant: tenant(tenancyv1alpha1.TenantSpec{
-			Namespace: tenancyv1alpha1.NamespaceSpec{Name: "acme-prod", Labels: map[string]string{"team": "payments"},
-				Annotations: map[string]string{"cost-center": "42"}},
+			Namespace: tenancyv1alpha1.NamespaceSpec{Name: "acme-prod", Labels: map[string]tenancyv1alpha1.LabelValue{"team": "payments"},
+				Annotations: map[string]tenancyv1alpha1.AnnotationValue{"cost-center": "42"}},
 			Isolation: tenancyv1alpha1.IsolationSpec{
 				NetworkPolicy: tenancyv1alpha1.NetworkPolicyDenyAll,
 				PodSecurity:   tenancyv1alpha1.PodSecurityBaseline,
@@ -62,7 +62,7 @@ func TestIsolationGolden(t *testing.T) {
 
 func TestOperatorLabelsWinOverTheSpec(t *testing.T) {
 	// Admission refuses reserved labels in the spec; the builder does not rely on it.
-	tnt := tenant(tenancyv1alpha1.TenantSpec{Namespace: tenancyv1alpha1.NamespaceSpec{Labels: map[string]string{
+	tnt := tenant(tenancyv1alpha1.TenantSpec{Namespace: tenancyv1alpha1.NamespaceSpec{Labels: map[string]tenancyv1alpha1.LabelValue{
 		tenancyv1alpha1.LabelTenant: "someone-else", "pod-security.kubernetes.io/enforce": "privileged"}}})
 	ns := Namespace(tnt, "tenant-acme")
 	if ns.Labels[tenancyv1alpha1.LabelTenant] != "acme" || ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
@@ -85,7 +85,7 @@ func FuzzNamespace(f *testing.F) {
 	f.Add("acme", "tenant-acme", "team", "blue", "restricted")
 	f.Fuzz(func(t *testing.T, name, ns, key, value, level string) {
 		tnt := tenant(tenancyv1alpha1.TenantSpec{
-			Namespace: tenancyv1alpha1.NamespaceSpec{Labels: map[string]string{key: value}},
+			Namespace: tenancyv1alpha1.NamespaceSpec{Labels: map[string]tenancyv1alpha1.LabelValue{key: tenancyv1alpha1.LabelValue(value)}},
 			Isolation: tenancyv1alpha1.IsolationSpec{PodSecurity: tenancyv1alpha1.PodSecurityLevel(level)},
 		})
 		tnt.Name = name
