@@ -68,6 +68,7 @@ func (v *Vault) Start() error {
 		return fmt.Errorf("start vault: %w", err)
 	}
 	go func() { _ = v.cmd.Wait(); logFile.Close() }()
+	RecordFuzzWorkerChild(v.cmd.Process.Pid)
 	if err := waitOK(v.Address+"/v1/sys/health", nil); err != nil {
 		return fmt.Errorf("vault did not become healthy: %w (log: %s)", err, v.logPath)
 	}
