@@ -15,7 +15,7 @@ import (
 // others goes.
 func TestTrimForCacheKeepsOnlyTheOperatorsAppliedFields(t *testing.T) {
 	ours := metav1.ManagedFieldsEntry{Manager: tenant.FieldOwner, Operation: metav1.ManagedFieldsOperationApply,
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:data":{"f:a":{}}}`)}}
+		FieldsV1: metav1.NewFieldsV1(`{"f:data":{"f:a":{}}}`)}
 	obj := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
 		Name: "x", Namespace: "y",
 		Annotations: map[string]string{lastApplied: `{"big":"copy"}`, "team": "kept"},
@@ -33,7 +33,7 @@ func TestTrimForCacheKeepsOnlyTheOperatorsAppliedFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := out.(*corev1.ConfigMap)
-	if len(got.ManagedFields) != 1 || got.ManagedFields[0].Manager != ours.Manager || string(got.ManagedFields[0].FieldsV1.Raw) != string(ours.FieldsV1.Raw) {
+	if len(got.ManagedFields) != 1 || got.ManagedFields[0].Manager != ours.Manager || got.ManagedFields[0].FieldsV1.GetRawString() != ours.FieldsV1.GetRawString() {
 		t.Errorf("managedFields after trimming: %+v, want only the operator's applied entry", got.ManagedFields)
 	}
 	if _, ok := got.Annotations[lastApplied]; ok || got.Annotations["team"] != "kept" {
@@ -54,7 +54,7 @@ func TestTrimForCacheSharesWhatTenantsRepeat(t *testing.T) {
 			// Each built from bytes, as decoding does: two separate copies of the same text.
 			Labels: map[string]string{string([]byte("tenancy.tenantctl.io/tenant")): tenantName},
 			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: string([]byte(tenant.FieldOwner)), Operation: metav1.ManagedFieldsOperationApply,
-				FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:limits":{}}}`)}}},
+				FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:limits":{}}}`)}},
 		}}
 	}
 	trimmed := func(name string) *corev1.LimitRange {
@@ -67,18 +67,18 @@ func TestTrimForCacheSharesWhatTenantsRepeat(t *testing.T) {
 	a, b := trimmed("a"), trimmed("b")
 	key := func(l *corev1.LimitRange) *byte {
 		for k := range l.Labels {
-			return unsafe.StringData(k)
+			return unsafe.StringData(k) //nolint:gosec // G103: the test compares where two strings' bytes are, which only unsafe tells
 		}
 		return nil
 	}
 	if key(a) != key(b) {
 		t.Error("two tenants' label keys are held twice after trimming, want one shared copy")
 	}
-	if unsafe.StringData(a.ManagedFields[0].Manager) != unsafe.StringData(b.ManagedFields[0].Manager) {
+	if unsafe.StringData(a.ManagedFields[0].Manager) != unsafe.StringData(b.ManagedFields[0].Manager) { //nolint:gosec // G103: as above
 		t.Error("two tenants' field manager names are held twice after trimming, want one shared copy")
 	}
 	if b.Labels["tenancy.tenantctl.io/tenant"] != "b" || b.ManagedFields[0].Manager != tenant.FieldOwner ||
-		string(b.ManagedFields[0].FieldsV1.Raw) != `{"f:spec":{"f:limits":{}}}` {
+		b.ManagedFields[0].FieldsV1.GetRawString() != `{"f:spec":{"f:limits":{}}}` {
 		t.Errorf("after interning: labels %v, managedFields %+v; want them unchanged", b.Labels, b.ManagedFields)
 	}
 }

@@ -85,7 +85,8 @@ func New(restConfig *rest.Config, o Options) (manager.Manager, error) {
 	}
 	var hooks webhook.Server
 	if o.Webhooks && o.WebhookCerts != nil {
-		if err := selfManagedCertificate(restConfig, o); err != nil {
+		// New has no context of its own: the certificate is made before the manager exists.
+		if err := selfManagedCertificate(context.Background(), restConfig, o); err != nil {
 			return nil, err
 		}
 	}
@@ -248,12 +249,12 @@ func newCache(config *rest.Config, opts cache.Options) (cache.Cache, error) {
 }
 
 // selfManagedCertificate provides the webhook's serving certificate before the server starts.
-func selfManagedCertificate(restConfig *rest.Config, o Options) error {
+func selfManagedCertificate(ctx context.Context, restConfig *rest.Config, o Options) error {
 	c, err := client.New(restConfig, client.Options{Scheme: NewScheme()})
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	opts := *o.WebhookCerts
 	opts.CertDir = o.WebhookCertDir
@@ -283,7 +284,7 @@ func (r *certRenewer) Start(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			if err := selfManagedCertificate(r.config, r.opts); err != nil {
+			if err := selfManagedCertificate(ctx, r.config, r.opts); err != nil {
 				log.Error(err, "renewing the webhook certificate failed; retrying in 12h")
 			}
 		}

@@ -17,7 +17,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "tenancy.tenantctl.io", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the types of this API with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion} //nolint:staticcheck // SA1019: kubebuilder's layout, which controller-runtime still supports; apimachinery's builder would change every type's registration for nothing a user sees
 
 	// AddToScheme adds the types of this API to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme

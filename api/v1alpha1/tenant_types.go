@@ -49,6 +49,7 @@ const (
 // +kubebuilder:validation:Enum=privileged;baseline;restricted
 type PodSecurityLevel string
 
+// The Pod Security Standards levels.
 const (
 	PodSecurityPrivileged PodSecurityLevel = "privileged"
 	PodSecurityBaseline   PodSecurityLevel = "baseline"
@@ -509,6 +510,7 @@ type SSOGroupMapping struct {
 // +kubebuilder:validation:Enum=Pending;Provisioning;Ready;Degraded;Suspended;Terminating
 type TenantPhase string
 
+// The phases of a Tenant (status.phase), a summary of its conditions.
 const (
 	TenantPending      TenantPhase = "Pending"
 	TenantProvisioning TenantPhase = "Provisioning"
@@ -606,6 +608,7 @@ type DatabaseStatus struct {
 // WALArchivingState is the health of a database's continuous WAL archiving.
 type WALArchivingState string
 
+// The states of WAL archiving.
 const (
 	WALArchivingWorking WALArchivingState = "Working"
 	WALArchivingFailing WALArchivingState = "Failing"

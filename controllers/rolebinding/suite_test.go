@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -73,7 +72,9 @@ func run(m *testing.M) (int, error) {
 	go func() { done <- mgr.Start(ctx) }()
 	if err := setUpTenants(ctx); err != nil {
 		cancel()
-		<-done
+		if mgrErr := <-done; mgrErr != nil {
+			return 0, fmt.Errorf("%w (and the manager: %v)", err, mgrErr)
+		}
 		return 0, err
 	}
 	code := m.Run()
@@ -137,9 +138,6 @@ func as(t *testing.T, user string, groups ...string) client.Client {
 	return c
 }
 
-func ns(name string) *corev1.Namespace {
-	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-}
 
 // requestLog records requests as "METHOD path?query".
 type requestLog struct {

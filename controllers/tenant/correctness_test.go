@@ -122,7 +122,7 @@ func TestRetainLeavesNothingOwnedByTheTenant(t *testing.T) {
 // RoleBinding, and an owner removed loses access.
 func TestRevocationDoesNotWaitOnAnInvalidArea(t *testing.T) {
 	ctx := context.Background()
-	tnt := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "revoke"},
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "revoke"},
 		Spec: tenancyv1alpha1.TenantSpec{
 			Owners: []tenancyv1alpha1.Subject{owner("User", "ann"), owner("User", "bob")},
 			SSO:    &tenancyv1alpha1.SSOSpec{Groups: []tenancyv1alpha1.SSOGroupMapping{{Group: "revoke-viewers", Role: "viewer"}}},
@@ -131,7 +131,7 @@ func TestRevocationDoesNotWaitOnAnInvalidArea(t *testing.T) {
 	get(t, &rbacv1.RoleBinding{}, "tenant-revoke", "tenant-sso-viewer")
 
 	// One edit: the database becomes invalid, an owner and the SSO mapping go.
-	tnt = getTenant(t, "revoke")
+	tnt := getTenant(t, "revoke")
 	db := dedicated(false)
 	db.DeletionPolicy = tenancyv1alpha1.DeletionPolicyRetain
 	db.Parameters = map[string]string{"shared_preload_libraries": "evil"}
@@ -320,10 +320,10 @@ func TestStuckFinalBackupBlocksUntilExplicitlySkipped(t *testing.T) {
 // data retained).
 func TestSuspendedTenantFinishesDeleting(t *testing.T) {
 	ctx := context.Background()
-	tnt := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "susp-del"},
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "susp-del"},
 		Spec: tenancyv1alpha1.TenantSpec{Owners: []tenancyv1alpha1.Subject{owner("User", "sue")}}})
 	waitForReady(t, "susp-del")
-	tnt = getTenant(t, "susp-del")
+	tnt := getTenant(t, "susp-del")
 	tnt.Spec.Suspend = true
 	if err := admin.Update(ctx, tnt); err != nil {
 		t.Fatal(err)

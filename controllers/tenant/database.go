@@ -184,7 +184,7 @@ func (r *Reconciler) observeDatabase(ctx context.Context, s *scope) error {
 	}
 	if err == nil {
 		st.Phase = cluster.Status.Phase
-		st.ReadyInstances = int32(cluster.Status.ReadyInstances)
+		st.ReadyInstances = int32(cluster.Status.ReadyInstances) //nolint:gosec // G115: the ready instances of one Cluster, which the Tenant's schema bounds to a handful
 		backupStatus(st, cluster, store, database.ServerName(t))
 	}
 	s.database = clusterOutcome(cluster, err == nil, t.Spec.Database.Backup != nil, st)
@@ -193,12 +193,9 @@ func (r *Reconciler) observeDatabase(ctx context.Context, s *scope) error {
 
 // backupStatus fills in what the database's backups look like. The Barman Cloud plugin reports
 // its backups in the ObjectStore's recovery window for the server name, not in the Cluster's
-// status (whose backup times only the deprecated in-tree method sets), and WAL archiving in the
-// Cluster's ContinuousArchiving condition.
+// status (whose backup times CloudNativePG sets only for the in-tree method, deprecated, which the
+// operator does not use), and WAL archiving in the Cluster's ContinuousArchiving condition.
 func backupStatus(st *tenancyv1alpha1.DatabaseStatus, c *cnpgv1.Cluster, store *unstructured.Unstructured, serverName string) {
-	st.LastSuccessfulBackup = parseTime(c.Status.LastSuccessfulBackup)
-	st.LastFailedBackup = parseTime(c.Status.LastFailedBackup)
-	st.FirstRecoverabilityPoint = parseTime(c.Status.FirstRecoverabilityPoint)
 	if store != nil {
 		for field, into := range map[string]**metav1.Time{
 			"lastSuccessfulBackupTime": &st.LastSuccessfulBackup,

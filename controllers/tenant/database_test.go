@@ -106,21 +106,23 @@ func TestDedicatedDatabase(t *testing.T) {
 		t.Errorf("status.database = %+v", got.Status.Database)
 	}
 
-	// Stand-in for CloudNativePG: the cluster becomes healthy and has a successful backup.
+	// Stand-in for CloudNativePG and the Barman Cloud plugin: the cluster becomes healthy, and the
+	// object store's catalog lists a successful backup.
 	success := "2026-11-20T02:00:05Z"
-	markClusterHealthy(t, ns, func(st *cnpgv1.ClusterStatus) { st.LastSuccessfulBackup = success })
-	got = waitForReady(t, "dbco")
-	db := got.Status.Database
-	if db.ReadyInstances != 2 || db.Phase != cnpgv1.PhaseHealthy || db.LastSuccessfulBackup == nil ||
-		db.LastSuccessfulBackup.UTC().Format(time.RFC3339) != success {
-		t.Errorf("status.database = %+v", db)
-	}
+	markClusterHealthy(t, ns, func(*cnpgv1.ClusterStatus) {})
+	recoveryWindow(t, ns, map[string]string{"lastSuccessfulBackupTime": success})
+	waitForReady(t, "dbco")
+	testenv.Eventually(t, wait, func() error {
+		db := getTenant(t, "dbco").Status.Database
+		if db == nil || db.ReadyInstances != 2 || db.Phase != cnpgv1.PhaseHealthy || db.LastSuccessfulBackup == nil ||
+			db.LastSuccessfulBackup.UTC().Format(time.RFC3339) != success {
+			return fmt.Errorf("status.database = %+v", db)
+		}
+		return nil
+	})
 
 	// Stand-in for CloudNativePG: a later backup fails. The tenant says so.
-	markClusterHealthy(t, ns, func(st *cnpgv1.ClusterStatus) {
-		st.LastSuccessfulBackup = success
-		st.LastFailedBackup = "2026-11-21T02:00:09Z"
-	})
+	recoveryWindow(t, ns, map[string]string{"lastSuccessfulBackupTime": success, "lastFailedBackupTime": "2026-11-21T02:00:09Z"})
 	got = waitForCondition(t, "dbco", tenancyv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, "BackupFailing")
 	if got.Status.Phase != tenancyv1alpha1.TenantDegraded || got.Status.Database.LastFailedBackup == nil {
 		t.Errorf("phase %s, database %+v", got.Status.Phase, got.Status.Database)
@@ -221,7 +223,7 @@ func TestDeleteTakesAFinalBackupFirst(t *testing.T) {
 	})
 	// Completed is not enough: the database stays until the object store's catalog lists the
 	// backup (the plugin's recovery window reaching its end).
-	got = waitForConditionMessage(t, "lastcall", "waiting for the object store's catalog to list it")
+	waitForConditionMessage(t, "lastcall", "waiting for the object store's catalog to list it")
 	get(t, nsObj, "", ns)
 	if !nsObj.DeletionTimestamp.IsZero() {
 		t.Fatal("the namespace is being deleted before the object store lists the final backup")
@@ -242,6 +244,14 @@ func TestDeleteTakesAFinalBackupFirst(t *testing.T) {
 // backup that ended at stopped (stand-in).
 func listInCatalog(t *testing.T, ns string, stopped metav1.Time) {
 	t.Helper()
+	recoveryWindow(t, ns, map[string]string{"lastSuccessfulBackupTime": stopped.UTC().Format(time.RFC3339)})
+}
+
+// recoveryWindow writes fields of the ObjectStore's recovery window for the server "postgres", as
+// the Barman Cloud plugin does (stand-in): the only place the plugin reports backups (CloudNativePG
+// leaves the Cluster's backup times unset for plugins).
+func recoveryWindow(t *testing.T, ns string, fields map[string]string) {
+	t.Helper()
 	testenv.Eventually(t, wait, func() error {
 		store := &unstructured.Unstructured{}
 		store.SetAPIVersion("barmancloud.cnpg.io/v1")
@@ -249,8 +259,10 @@ func listInCatalog(t *testing.T, ns string, stopped metav1.Time) {
 		if err := admin.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "postgres-backups"}, store); err != nil {
 			return err
 		}
-		if err := unstructured.SetNestedField(store.Object, stopped.UTC().Format(time.RFC3339), "status", "serverRecoveryWindow", "postgres", "lastSuccessfulBackupTime"); err != nil {
-			return err
+		for field, value := range fields {
+			if err := unstructured.SetNestedField(store.Object, value, "status", "serverRecoveryWindow", "postgres", field); err != nil {
+				return err
+			}
 		}
 		return admin.Status().Update(context.Background(), store)
 	})

@@ -93,7 +93,7 @@ func TestForeignFieldsSurviveReconciliation(t *testing.T) {
 	foreign.SetName(np.Name)
 	foreign.SetLabels(map[string]string{"argocd.argoproj.io/instance": "platform"})
 	foreign.SetAnnotations(map[string]string{"fluxcd.io/ignore": "false", "team.example/owner": "platform"})
-	if err := admin.Patch(ctx, foreign, client.Apply, client.FieldOwner("argocd-controller"), client.ForceOwnership); err != nil {
+	if err := admin.Patch(ctx, foreign, client.Apply, client.FieldOwner("argocd-controller"), client.ForceOwnership); err != nil { //nolint:staticcheck // SA1019: a server-side apply of a whole object, as kubectl and GitOps tools send it; client.Client.Apply takes apply configurations
 		t.Fatal(err)
 	}
 	// Make the operator reconcile this tenant again, rewriting its objects.

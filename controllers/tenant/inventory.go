@@ -152,7 +152,8 @@ func (o owned) newList(scheme *runtime.Scheme) client.ObjectList {
 	return l
 }
 
-// Kinds are the kinds the Tenant controller owns, once each, with whether their CRD may be absent.
+// Kind is one of the kinds the Tenant controller owns (Kinds lists them, once each), with whether
+// its CRD may be absent.
 type Kind struct {
 	Object   client.Object
 	Optional bool

@@ -62,7 +62,7 @@ func ownedByTenant(obj client.Object, tnt *tenancyv1alpha1.Tenant) bool {
 
 func TestCreateProvisionsTheTenantBoundary(t *testing.T) {
 	ctx := context.Background()
-	tnt := createTenant(t, &tenancyv1alpha1.Tenant{
+	createTenant(t, &tenancyv1alpha1.Tenant{
 		ObjectMeta: metav1.ObjectMeta{Name: "alpha"},
 		Spec: tenancyv1alpha1.TenantSpec{
 			Owners:    []tenancyv1alpha1.Subject{owner("User", "alice"), owner("Group", "alpha-admins")},
@@ -79,7 +79,7 @@ func TestCreateProvisionsTheTenantBoundary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kubectl wait: %v: %s", err, out)
 	}
-	tnt = waitForReady(t, "alpha")
+	tnt := waitForReady(t, "alpha")
 	if tnt.Status.Phase != tenancyv1alpha1.TenantReady || tnt.Status.Namespace != "tenant-alpha" ||
 		tnt.Status.ObservedGeneration != tnt.Generation {
 		t.Errorf("status = %+v", tnt.Status)
@@ -548,9 +548,9 @@ func TestRetainKeepsTheNamespaceAndRevokesAccess(t *testing.T) {
 	}
 
 	// A Tenant of the same name adopts the retained namespace.
-	second := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "keeper"}, Spec: spec})
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "keeper"}, Spec: spec})
 	waitForReady(t, "keeper")
-	second = getTenant(t, "keeper")
+	second := getTenant(t, "keeper")
 	adopted := &corev1.Namespace{}
 	get(t, adopted, "", "tenant-keeper")
 	if adopted.UID != ns.UID || !ownedByTenant(adopted, second) {
@@ -637,14 +637,14 @@ func TestDeletionProtectionRefusesDelete(t *testing.T) {
 
 func TestSpecChangesAreAppliedAndPruned(t *testing.T) {
 	ctx := context.Background()
-	tnt := createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "evolve"},
+	createTenant(t, &tenancyv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "evolve"},
 		Spec: tenancyv1alpha1.TenantSpec{
 			Owners: []tenancyv1alpha1.Subject{owner("User", "eve")},
 			SSO:    &tenancyv1alpha1.SSOSpec{Groups: []tenancyv1alpha1.SSOGroupMapping{{Group: "evolve-devs", Role: "developer"}}},
 		}})
 	waitForReady(t, "evolve")
 
-	tnt = getTenant(t, "evolve")
+	tnt := getTenant(t, "evolve")
 	tnt.Spec.Owners = nil
 	tnt.Spec.SSO.Groups = []tenancyv1alpha1.SSOGroupMapping{{Group: "evolve-devs", Role: "viewer"}}
 	tnt.Spec.Quota = &tenancyv1alpha1.QuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("7")}}

@@ -102,7 +102,7 @@ installed with helm from charts/tenant-operator and serves its admission webhook
   tail -f %[6]s/operator.log                # the operator's log (ESO's and Vault's are beside it)
 
 Press Ctrl-C to stop everything this started.
-`, stack.AdminKubeconfig, stack.KubectlBinary, stack.Vault.Address, testenv.VaultRootToken, stack.Vault.Binary(), dir)
+`, stack.AdminKubeconfig, stack.KubectlBinary, stack.Vault.Address, testenv.VaultRootToken, stack.Vault.Binary(), dir) // secretlog:ok: the local dev Vault's fixed root token, printed for the developer who started it
 
 	for {
 		select {

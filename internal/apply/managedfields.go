@@ -23,7 +23,7 @@ func Difference(desired *unstructured.Unstructured, live client.Object, manager 
 		if e.Manager != manager || e.Operation != metav1.ManagedFieldsOperationApply || e.Subresource != "" || e.FieldsV1 == nil {
 			continue
 		}
-		if err := json.Unmarshal(e.FieldsV1.Raw, &fields); err != nil {
+		if err := json.Unmarshal(e.FieldsV1.GetRawBytes(), &fields); err != nil {
 			return "", fmt.Errorf("managedFields of %s: %w", live.GetName(), err)
 		}
 	}

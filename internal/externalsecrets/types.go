@@ -13,8 +13,8 @@ var (
 	// GroupVersionAlpha is external-secrets.io/v1alpha1, which serves PushSecret.
 	GroupVersionAlpha = schema.GroupVersion{Group: "external-secrets.io", Version: "v1alpha1"}
 
-	schemeBuilder      = &scheme.Builder{GroupVersion: GroupVersion}
-	schemeBuilderAlpha = &scheme.Builder{GroupVersion: GroupVersionAlpha}
+	schemeBuilder      = &scheme.Builder{GroupVersion: GroupVersion}      //nolint:staticcheck // SA1019: as api/v1alpha1 (kubebuilder's layout)
+	schemeBuilderAlpha = &scheme.Builder{GroupVersion: GroupVersionAlpha} //nolint:staticcheck // SA1019: as above
 )
 
 // AddToScheme registers the mirrored kinds.

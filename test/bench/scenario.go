@@ -179,7 +179,7 @@ func (b *bench) scenario(ctx context.Context, shape string, n int, policy tenanc
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(5 * time.Minute):
-			return fmt.Errorf("Tenant %s not Ready 5 minutes after its apply", probe(i))
+			return fmt.Errorf("tenant %s not Ready 5 minutes after its apply", probe(i))
 		}
 	}); err != nil {
 		return s, err
@@ -300,7 +300,7 @@ func (b *bench) floor(ctx context.Context, s *Scenario, shape string, n int, pol
 	objs := make([][]*unstructured.Unstructured, n)
 	err := parallel(ctx, n, b.o.concurrency, func(i int) error {
 		u := tenantObject(shape, fmt.Sprintf("floor-%s-%d-%05d", shape[:3], n, i), policy)
-		if err := b.admin.Patch(ctx, u, client.Apply, client.FieldOwner(gitopsManager), client.DryRunAll); err != nil {
+		if err := b.admin.Patch(ctx, u, client.Apply, client.FieldOwner(gitopsManager), client.DryRunAll); err != nil { //nolint:staticcheck // SA1019: a server-side apply of a whole object, as kubectl and GitOps tools send it; client.Client.Apply takes apply configurations
 			return fmt.Errorf("dry-run the Tenant: %w", err)
 		}
 		t := &tenancyv1alpha1.Tenant{}

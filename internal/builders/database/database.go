@@ -36,7 +36,7 @@ const (
 	FinalBackupName     = ClusterName + "-final"
 	// BackupCredentialsSecret holds the tenant's own object-store keys (synced from Vault), and
 	// BackupCASecret the CA of the object store's certificate; the tenant's ObjectStores name both.
-	BackupCredentialsSecret = "backup-credentials"
+	BackupCredentialsSecret = "backup-credentials" //nolint:gosec // G101: the name of a Secret, not a credential
 	BackupCASecret          = "backup-ca"
 	// The keys of BackupCredentialsSecret, as the platform stores them in Vault.
 	BackupAccessKeyID     = "ACCESS_KEY_ID"
@@ -249,7 +249,7 @@ func Cluster(t *tenancyv1alpha1.Tenant, namespace string, cfg config.Config) *cn
 		}}
 	}
 	if cfg.Database.EnablePodMonitor {
-		c.Spec.Monitoring = &cnpgv1.MonitoringConfiguration{EnablePodMonitor: true}
+		c.Spec.Monitoring = &cnpgv1.MonitoringConfiguration{EnablePodMonitor: true} //nolint:staticcheck // SA1019: CloudNativePG will drop its PodMonitor; until then a platform opts in with database.enablePodMonitor
 	}
 	return c
 }

@@ -42,8 +42,11 @@ func Path(t *tenancyv1alpha1.Tenant, v *config.Vault) string {
 	return v.PathPrefix + "/" + t.Name
 }
 
-// ReaderName and PusherName name the tenant's Vault policies and Kubernetes-auth roles.
+// ReaderName names the tenant's reader Vault policy and Kubernetes-auth role.
 func ReaderName(t *tenancyv1alpha1.Tenant) string { return "tenant-" + t.Name }
+
+// PusherName names the tenant's pusher Vault policy and Kubernetes-auth role (its database
+// credentials' copy into Vault).
 func PusherName(t *tenancyv1alpha1.Tenant) string { return "tenant-" + t.Name + "-push" }
 
 // pushesDatabase says whether the tenant has database credentials to copy into Vault.

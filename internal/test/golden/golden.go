@@ -1,3 +1,5 @@
+// Package golden compares a test's output with a file under testdata, and rewrites the file when
+// the test runs with -update.
 package golden
 
 import (

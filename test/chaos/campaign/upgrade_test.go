@@ -42,7 +42,7 @@ func TestVersionsSeeEveryWriteOfTheOperatorAndNoOtherWriters(t *testing.T) {
 	}
 	apply := func(obj client.Object, owner string) {
 		t.Helper()
-		if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner(owner), client.ForceOwnership); err != nil {
+		if err := c.Patch(ctx, obj, client.Apply, client.FieldOwner(owner), client.ForceOwnership); err != nil { //nolint:staticcheck // SA1019: a server-side apply of a whole object, as kubectl and GitOps tools send it; client.Client.Apply takes apply configurations
 			t.Fatal(err)
 		}
 	}
