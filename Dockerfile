@@ -1,5 +1,7 @@
 # Build the manager binary.
-FROM golang:1.26 AS builder
+# The release Go (RELEASE_GOTOOLCHAIN in the Makefile): go1.26.8 has standard-library
+# vulnerabilities fixed only later.
+FROM golang:1.27.3 AS builder
 ARG TARGETOS
 ARG TARGETARCH
 ENV GOTOOLCHAIN=local
