@@ -18,6 +18,27 @@ SHELL := /usr/bin/env bash -o pipefail
 
 LOCALBIN ?= $(shell pwd)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+# The security checks' tools, built from the Go module proxy at these versions (docs/security.md).
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOVULNCHECK_VERSION ?= v1.9.0
+GO_LICENSES_VERSION ?= v2.0.1
+CYCLONEDX_GOMOD_VERSION ?= v1.10.0
+# The Go vulnerability database: golang.org/x/vulndb's OSV reports as the module proxy serves them,
+# indexed by hack/vulndb (vuln.go.dev is not reachable here). VULNDB=https://vuln.go.dev uses the
+# live database where it is reachable.
+VULNDB_VERSION ?= v0.0.0-20261105234957-e22db6528018
+VULNDB ?= file://$(LOCALBIN)/vulndb-$(VULNDB_VERSION)
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+GOVULNCHECK ?= $(LOCALBIN)/govulncheck-$(GOVULNCHECK_VERSION)-$(RELEASE_GOTOOLCHAIN)
+GO_LICENSES ?= $(LOCALBIN)/go-licenses-$(GO_LICENSES_VERSION)
+CYCLONEDX_GOMOD ?= $(LOCALBIN)/cyclonedx-gomod-$(CYCLONEDX_GOMOD_VERSION)
+# The Go that builds what ships (make build, make image, and what make vulncheck scans): go1.26.8,
+# this machine's, has standard-library vulnerabilities fixed only in later releases, and go1.27.3 is
+# the newer Go the module proxy serves (as the module golang.org/toolchain, fetched on first use).
+# Tests and components build with the Go on the PATH.
+RELEASE_GOTOOLCHAIN ?= go1.27.3
+# make fuzz: how long each fuzz target runs.
+FUZZTIME ?= 1m
 GO_TEST_FLAGS ?=
 
 .PHONY: all
@@ -97,11 +118,38 @@ verify: ## Regenerate everything and fail if any generated file is stale.
 dev: build components ## Start a local control plane, Vault, ESO and the operator installed with the Helm chart, and apply the samples.
 	hack/dev.sh $(DEV_FLAGS)
 
+##@ Security (docs/security.md)
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Static analysis: golangci-lint (.golangci.yml), and no secret value reaching a log, an event or a status (hack/secretlog).
+	$(GOLANGCI_LINT) run ./...
+	go run ./hack/secretlog -tags e2e,cluster ./...
+
+.PHONY: vulncheck
+vulncheck: $(GOVULNCHECK) $(if $(filter file://%,$(VULNDB)),$(LOCALBIN)/vulndb-$(VULNDB_VERSION)) ## Known vulnerabilities: govulncheck over the module's code and the built binary.
+	GOTOOLCHAIN=$(RELEASE_GOTOOLCHAIN) $(GOVULNCHECK) -db $(VULNDB) ./...
+	GOTOOLCHAIN=$(RELEASE_GOTOOLCHAIN) CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager-vulncheck .
+	$(GOVULNCHECK) -db $(VULNDB) -mode binary $(LOCALBIN)/manager-vulncheck
+
+.PHONY: licenses
+licenses: $(GO_LICENSES) ## Licences: every module linked into the binary, checked against hack/licenses/policy.txt; the report goes to docs/licenses.csv.
+	hack/licenses.sh $(GO_LICENSES)
+
+FUZZ_TARGETS := ./controllers/rolebinding/:FuzzGrantAgreesWithTheAPIServer ./controllers/tenant/:FuzzAcceptedTenantBuildsAcceptedObjects
+.PHONY: fuzz
+fuzz: components-test ## Run each fuzz target for FUZZTIME against a real kube-apiserver (make test runs their seed corpora).
+	KUBEBUILDER_ASSETS="$$($(COMPONENTS) path envtest)" hack/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
+
+.PHONY: sbom
+sbom: $(CYCLONEDX_GOMOD) ## The operator binary's SBOM (CycloneDX, from the module graph) into bin/, as make image puts it in the image.
+	mkdir -p bin
+	GOTOOLCHAIN=$(RELEASE_GOTOOLCHAIN) $(CYCLONEDX_GOMOD) app -licenses -std -json -output bin/sbom.cdx.json -main . .
+
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the manager binary.
-	go build -o bin/manager .
+build: manifests generate fmt vet ## Build the manager binary (with RELEASE_GOTOOLCHAIN).
+	GOTOOLCHAIN=$(RELEASE_GOTOOLCHAIN) go build -o bin/manager .
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the operator against the cluster of the current kubeconfig.
@@ -112,15 +160,21 @@ docker-build: ## Build the container image (needs a container engine).
 	docker build -t $(IMG) .
 
 IMAGE_TAR ?= bin/images/tenant-operator.tar
+# Where the image carries its SBOM (CycloneDX JSON, from the module graph); a copy is written beside
+# the tarball.
+IMAGE_SBOM := /usr/share/doc/tenant-operator/sbom.cdx.json
 .PHONY: image
-image: manifests generate ## Build the operator's image without a container engine (the Dockerfile's content) as a docker-save tarball.
+image: manifests generate $(CYCLONEDX_GOMOD) ## Build the operator's image without a container engine (the Dockerfile's content, plus its SBOM) as a docker-save tarball.
 	mkdir -p bin/images bin/image-root/etc
-	CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o bin/image-root/manager .
+	GOTOOLCHAIN=$(RELEASE_GOTOOLCHAIN) CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o bin/image-root/manager .
+	GOTOOLCHAIN=$(RELEASE_GOTOOLCHAIN) $(CYCLONEDX_GOMOD) app -licenses -std -json -output bin/image-root/sbom.cdx.json -main . . 2>/dev/null
+	cp bin/image-root/sbom.cdx.json $(IMAGE_TAR:.tar=.sbom.cdx.json)
 	printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > bin/image-root/etc/passwd
 	printf 'root:x:0:\nnonroot:x:65532:\n' > bin/image-root/etc/group
 	go run ./hack/image -o $(IMAGE_TAR) -tag $(IMG) -user 65532:65532 -entrypoint /manager \
 		-file bin/image-root/manager=/manager -file bin/image-root/etc/passwd=/etc/passwd:0644 \
 		-file bin/image-root/etc/group=/etc/group:0644 \
+		-file bin/image-root/sbom.cdx.json=$(IMAGE_SBOM):0444 \
 		$$(test -f /etc/ssl/certs/ca-certificates.crt && echo -file /etc/ssl/certs/ca-certificates.crt=/etc/ssl/certs/ca-certificates.crt:0644)
 	@echo "image $(IMG) written to $(IMAGE_TAR)"
 
@@ -226,3 +280,33 @@ $(CONTROLLER_GEN):
 	mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $(CONTROLLER_GEN)
+
+# go-install-tool TARGET PACKAGE VERSION: build a tool from the module proxy into bin/, versioned.
+define go-install-tool
+	mkdir -p $(LOCALBIN)
+	$(4) GOBIN=$(LOCALBIN) go install $(2)@$(3)
+	mv $(LOCALBIN)/$(notdir $(patsubst %/v2,%,$(2))) $(1)
+endef
+
+$(GOLANGCI_LINT):
+	$(call go-install-tool,$@,github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# Built with the release Go: it type-checks that Go's standard library.
+$(GOVULNCHECK):
+	$(call go-install-tool,$@,golang.org/x/vuln/cmd/govulncheck,$(GOVULNCHECK_VERSION),GOTOOLCHAIN=$(RELEASE_GOTOOLCHAIN))
+
+# go-licenses is built from its own pinning module (hack/tools/go-licenses/tools.go says why).
+$(GO_LICENSES): hack/tools/go-licenses/go.mod
+	mkdir -p $(LOCALBIN)
+	cd hack/tools/go-licenses && go build -o $@ github.com/google/go-licenses/v2
+
+$(CYCLONEDX_GOMOD):
+	$(call go-install-tool,$@,github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod,$(CYCLONEDX_GOMOD_VERSION))
+
+# The vulnerability database, indexed from the module's reports and dated by its commit.
+$(LOCALBIN)/vulndb-$(VULNDB_VERSION):
+	go mod download golang.org/x/vulndb@$(VULNDB_VERSION)
+	rm -rf $@.tmp
+	go run ./hack/vulndb -osv "$$(go env GOMODCACHE)/golang.org/x/vulndb@$(VULNDB_VERSION)/data/osv" -out $@.tmp \
+		-stamp "$$(echo $(VULNDB_VERSION) | sed -E 's/.*-([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})-.*/\1-\2-\3T\4:\5:\6Z/')"
+	mv $@.tmp $@

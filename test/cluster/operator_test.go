@@ -3,7 +3,14 @@
 package cluster
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"debug/buildinfo"
+	"encoding/json"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -64,4 +71,100 @@ func TestOperatorRunsAsPodsAndServesItsWebhook(t *testing.T) {
 			t.Errorf("the refusal lacks %q: %v", want, err)
 		}
 	}
+}
+
+// TestOperatorImageCarriesItsSBOM reads the operator's image as make cluster built and loaded it: it
+// carries a CycloneDX SBOM, and the SBOM describes the binary beside it (the Go that built it and
+// the module versions linked in, as the binary's own build information records them).
+func TestOperatorImageCarriesItsSBOM(t *testing.T) {
+	out, err := exec.Command(filepath.Join(testenv.RepoRoot(), "hack", "images.sh"), "path", "operator").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := imageFiles(t, strings.TrimSpace(string(out)), "manager", "usr/share/doc/tenant-operator/sbom.cdx.json")
+	var sbom struct {
+		BOMFormat string `json:"bomFormat"`
+		Metadata  struct {
+			Component struct{ Name string } `json:"component"`
+		} `json:"metadata"`
+		Components []struct{ Name, Version string } `json:"components"`
+	}
+	if err := json.Unmarshal(files["usr/share/doc/tenant-operator/sbom.cdx.json"], &sbom); err != nil {
+		t.Fatalf("the image's SBOM is not JSON: %v", err)
+	}
+	info, err := buildinfo.Read(bytes.NewReader(files["manager"]))
+	if err != nil {
+		t.Fatalf("the image's manager has no build information: %v", err)
+	}
+	if sbom.BOMFormat != "CycloneDX" || sbom.Metadata.Component.Name != info.Main.Path {
+		t.Errorf("SBOM format %q of %q, want CycloneDX of %s", sbom.BOMFormat, sbom.Metadata.Component.Name, info.Main.Path)
+	}
+	versions := map[string]string{}
+	for _, c := range sbom.Components {
+		versions[c.Name] = c.Version
+	}
+	if versions["std"] != info.GoVersion {
+		t.Errorf("the SBOM's standard library is %q, the binary was built with %s", versions["std"], info.GoVersion)
+	}
+	linked := 0
+	for _, dep := range info.Deps {
+		if versions[dep.Path] != dep.Version {
+			t.Errorf("the binary links %s %s, the SBOM says %q", dep.Path, dep.Version, versions[dep.Path])
+		}
+		linked++
+	}
+	t.Logf("the SBOM lists %d components; the binary (%s) links %d modules, each as the SBOM says", len(sbom.Components), info.GoVersion, linked)
+}
+
+// imageFiles reads the named files out of a docker-save tarball's layers.
+func imageFiles(t *testing.T, tarball string, names ...string) map[string][]byte {
+	t.Helper()
+	f, err := os.Open(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	found := map[string][]byte{}
+	outer := tar.NewReader(f)
+	for {
+		h, err := outer.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(h.Name, ".tar.gz") {
+			continue
+		}
+		gz, err := gzip.NewReader(outer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layer := tar.NewReader(gz)
+		for {
+			lh, err := layer.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want[lh.Name] {
+				if found[lh.Name], err = io.ReadAll(layer); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	for _, n := range names {
+		if found[n] == nil {
+			t.Fatalf("the image %s has no %s", tarball, n)
+		}
+	}
+	return found
 }
