@@ -138,7 +138,6 @@ func as(t *testing.T, user string, groups ...string) client.Client {
 	return c
 }
 
-
 // requestLog records requests as "METHOD path?query".
 type requestLog struct {
 	mu       sync.Mutex

@@ -118,6 +118,7 @@ func (p *Process) Running() bool {
 		return true
 	}
 }
+
 // Pid is the process's id.
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
