@@ -18,7 +18,7 @@ quiet() { grep -vE "Error discovering license URL|contains non-Go code that can'
   | sed '/^$/d' > "${report}.tmp"
 mv "${report}.tmp" "${report}"
 modules=$(($(wc -l < "${report}") - 1))
-echo "licenses: ${modules} modules linked into the binary, every licence allowed (${allowed}); report: ${report}"
+echo "licenses: ${modules} packages linked into the binary, every licence allowed (${allowed}); report: ${report}"
 cut -d, -f3 "${report}" | tail -n +2 | sort | uniq -c | sort -rn | sed 's/^/licenses: /'
 if ! git diff --quiet -- "${report}" 2>/dev/null || ! git ls-files --error-unmatch "${report}" >/dev/null 2>&1; then
   echo "licenses: ${report} changed: commit it (the chart ships it)" >&2
