@@ -135,7 +135,7 @@ vulncheck: $(GOVULNCHECK) $(if $(filter file://%,$(VULNDB)),$(LOCALBIN)/vulndb-$
 licenses: $(GO_LICENSES) ## Licences: every module linked into the binary, checked against hack/licenses/policy.txt; the report goes to docs/licenses.csv.
 	hack/licenses.sh $(GO_LICENSES)
 
-FUZZ_TARGETS := ./controllers/rolebinding/:FuzzGrantAgreesWithTheAPIServer ./controllers/tenant/:FuzzAcceptedTenantBuildsAcceptedObjects
+FUZZ_TARGETS := ./controllers/rolebinding/:FuzzGrantAgreesWithTheAPIServer ./controllers/tenant/:FuzzAcceptedTenantBuildsAcceptedObjects ./internal/builders/secrets/:FuzzVaultPolicyStaysInTheTenantsPath
 .PHONY: fuzz
 fuzz: components-test ## Run each fuzz target for FUZZTIME against a real kube-apiserver (make test runs their seed corpora).
 	KUBEBUILDER_ASSETS="$$($(COMPONENTS) path envtest)" hack/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)
