@@ -3,7 +3,6 @@ package tenant_test
 import (
 	"context"
 	"flag"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/tenantctl/tenant-operator/internal/builders/database"
 	"github.com/tenantctl/tenant-operator/internal/builders/secrets"
 	"github.com/tenantctl/tenant-operator/internal/config"
+	"github.com/tenantctl/tenant-operator/internal/test/vaultcheck"
 )
 
 // fuzzNamespace holds the dry runs of the namespaced objects a fuzzed Tenant builds: the Namespace
@@ -168,7 +168,13 @@ func FuzzAcceptedTenantBuildsAcceptedObjects(f *testing.F) {
 			if _, ok := secrets.Validate(tnt, cfg.Vault, nil); !ok {
 				return
 			}
-			checkVaultPolicies(t, tnt, cfg.Vault)
+			var rules []string
+			for _, p := range secrets.Policies(tnt, cfg.Vault) {
+				rules = append(rules, p.Rules)
+			}
+			if outside := vaultcheck.OutsideOwnPath(tnt.Name, secrets.Path(tnt, cfg.Vault), cfg.Vault, rules...); outside != "" {
+				t.Fatal(outside)
+			}
 		}
 		built++
 		for _, obj := range tenant.Desired(tnt, cfg) {
@@ -194,35 +200,4 @@ func FuzzAcceptedTenantBuildsAcceptedObjects(f *testing.F) {
 			}
 		}
 	})
-}
-
-// policyPath is the path of each rule of a Vault ACL policy.
-var policyPath = regexp.MustCompile(`(?m)^path "([^"]*)"`)
-
-// checkVaultPolicies asserts that each of the tenant's policies reaches only the tenant's own path.
-func checkVaultPolicies(t *testing.T, tnt *tenancyv1alpha1.Tenant, v *config.Vault) {
-	t.Helper()
-	own := secrets.Path(tnt, v)
-	if own != v.PathPrefix+"/"+tnt.Name && (own == v.PathPrefix || strings.HasPrefix(own, v.PathPrefix+"/")) {
-		t.Fatalf("tenant %q's accepted path %q is another place in the platform's prefix %q", tnt.Name, own, v.PathPrefix)
-	}
-	if strings.ContainsAny(own, "*+\"\n") || strings.Contains(own, "..") {
-		t.Fatalf("tenant %q's accepted path %q holds a glob, a quote or a parent reference", tnt.Name, own)
-	}
-	for _, p := range secrets.Policies(tnt, v) {
-		paths := policyPath.FindAllStringSubmatch(p.Rules, -1)
-		if len(paths) == 0 || strings.Count(p.Rules, "path ") != len(paths) {
-			t.Fatalf("policy %s: rules not all of the form path \"...\":\n%s", p.Name, p.Rules)
-		}
-		for _, m := range paths {
-			path := m[1]
-			rest, inside := strings.CutPrefix(path, v.KVMount+"/data/"+own+"/")
-			if !inside {
-				rest, inside = strings.CutPrefix(path, v.KVMount+"/metadata/"+own+"/")
-			}
-			if !inside || (rest != "*" && strings.ContainsAny(rest, "*+")) {
-				t.Fatalf("policy %s of tenant %q reaches %q, outside its own path %q:\n%s", p.Name, tnt.Name, path, own, p.Rules)
-			}
-		}
-	}
 }
